@@ -1,0 +1,565 @@
+"""Head interventions: immutable specs and the ONLY place headwidgets registers hooks.
+
+An :class:`Intervention` maps (layer, head) to an edit of that head's output ``z`` at the head
+site (the input of the attention output projection, see ``architectures.py``):
+
+- ``scale α``: α·z (0 = zero ablation, 0<α<1 dampens, α>1 amplifies, α<0 flips)
+- ``zero``: the same as ``scale 0``
+- ``mean``: z replaced by its mean over reference prompts (pooled, or per position)
+- ``resample``: z replaced by the z of another prompt (a corrupted run)
+- ``patch``: z replaced by the z of a cached run (activation patching)
+
+Each edit can be restricted to query positions. Specs are plain data (JSON round trip).
+Every hook registered here is removed when its ``with`` block exits, exceptions included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+EditMode = Literal["scale", "zero", "mean", "resample", "patch"]
+EDIT_MODES: tuple[str, ...] = get_args(EditMode)
+Head = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class HeadEdit:
+    """One edit of one head's output z.
+
+    Parameters
+    ----------
+    layer, head
+        Which head (query head for GQA models).
+    mode
+        ``"scale"``, ``"zero"``, ``"mean"``, ``"resample"`` or ``"patch"``.
+    alpha
+        The factor for ``"scale"`` (finite). Ignored by the other modes.
+    positions
+        Query positions the edit applies to (None: all positions).
+    reference
+        Reference prompts for ``"mean"``.
+    per_position
+        ``"mean"`` only: mean per position (prompts must be as long as the edited prompt)
+        instead of pooled over positions.
+    source
+        The prompt whose z replaces this head's z for ``"resample"`` and ``"patch"``.
+    """
+
+    layer: int
+    head: int
+    mode: EditMode = "scale"
+    alpha: float = 1.0
+    positions: tuple[int, ...] | None = None
+    reference: tuple[str, ...] | None = None
+    per_position: bool = False
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("layer", "head"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if self.mode not in EDIT_MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; valid modes: {', '.join(EDIT_MODES)}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
+            raise TypeError(f"alpha must be a number, got {self.alpha!r}")
+        if not math.isfinite(self.alpha):
+            raise ValueError(f"alpha must be finite, got {self.alpha}")
+        object.__setattr__(self, "alpha", float(self.alpha))
+        if self.mode == "zero":
+            object.__setattr__(self, "alpha", 0.0)
+        if self.positions is not None:
+            positions = tuple(self.positions)
+            if not positions or not all(
+                isinstance(p, int) and not isinstance(p, bool) for p in positions
+            ):
+                raise ValueError(
+                    f"positions must be a non-empty sequence of ints, got {self.positions!r}"
+                )
+            object.__setattr__(self, "positions", tuple(sorted(set(positions))))
+        if self.mode == "mean":
+            if not self.reference or isinstance(self.reference, str):
+                raise ValueError(
+                    "mode 'mean' needs reference=[prompt, ...], a non-empty list of prompts"
+                )
+            object.__setattr__(self, "reference", tuple(str(p) for p in self.reference))
+        elif self.mode in ("resample", "patch"):
+            if not isinstance(self.source, str) or not self.source:
+                raise ValueError(f"mode {self.mode!r} needs source=<prompt>, a non-empty string")
+
+    @property
+    def replaces(self) -> bool:
+        """True for modes that replace z (mean, resample, patch) rather than scale it."""
+        return self.mode in ("mean", "resample", "patch")
+
+    @property
+    def is_identity(self) -> bool:
+        """True for ``scale 1``: the edit changes nothing."""
+        return self.mode == "scale" and self.alpha == 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (only the fields that matter for the mode)."""
+        out: dict[str, Any] = {"layer": self.layer, "head": self.head, "mode": self.mode}
+        if self.mode == "scale":
+            out["alpha"] = self.alpha
+        if self.positions is not None:
+            out["positions"] = list(self.positions)
+        if self.mode == "mean":
+            out["reference"] = list(self.reference or ())
+            out["per_position"] = self.per_position
+        if self.mode in ("resample", "patch"):
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """An immutable set of head edits; the empty spec changes nothing.
+
+    Example
+    -------
+    >>> spec = Intervention.scale({(0, 1): 0.0, (1, 3): 2.0})
+    >>> spec.heads == frozenset({(0, 1), (1, 3)})
+    True
+    >>> Intervention.from_json(spec.to_json()) == spec
+    True
+    """
+
+    edits: tuple[HeadEdit, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        edits = tuple(self.edits)
+        for edit in edits:
+            if not isinstance(edit, HeadEdit):
+                raise TypeError(f"edits must be HeadEdit objects, got {type(edit).__name__}")
+        by_head: dict[Head, HeadEdit] = {}
+        for edit in edits:  # a later edit of the same head wins
+            by_head[(edit.layer, edit.head)] = edit
+        object.__setattr__(self, "edits", tuple(by_head[k] for k in sorted(by_head)))
+
+    # -- constructors -----------------------------------------------------------------
+    @classmethod
+    def scale(
+        cls, alphas: Mapping[Head, float], positions: Sequence[int] | None = None
+    ) -> Intervention:
+        """Multiply each head's z by its α: ``{(layer, head): alpha}``."""
+        pos = tuple(positions) if positions is not None else None
+        return cls(tuple(HeadEdit(*_head(k), "scale", a, pos) for k, a in alphas.items()))
+
+    @classmethod
+    def zero(cls, heads: Iterable[Head], positions: Sequence[int] | None = None) -> Intervention:
+        """Zero-ablate heads."""
+        pos = tuple(positions) if positions is not None else None
+        return cls(tuple(HeadEdit(*_head(k), "zero", 0.0, pos) for k in heads))
+
+    @classmethod
+    def mean(
+        cls,
+        heads: Iterable[Head],
+        reference: Sequence[str],
+        per_position: bool = False,
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """Replace heads' z by its mean over ``reference`` prompts."""
+        pos = tuple(positions) if positions is not None else None
+        ref = (reference,) if isinstance(reference, str) else tuple(reference)
+        return cls(
+            tuple(
+                HeadEdit(*_head(k), "mean", positions=pos, reference=ref, per_position=per_position)
+                for k in heads
+            )
+        )
+
+    @classmethod
+    def resample(
+        cls, heads: Iterable[Head], source: str, positions: Sequence[int] | None = None
+    ) -> Intervention:
+        """Replace heads' z by the z of ``source`` (another prompt, same length)."""
+        pos = tuple(positions) if positions is not None else None
+        return cls(
+            tuple(HeadEdit(*_head(k), "resample", positions=pos, source=source) for k in heads)
+        )
+
+    @classmethod
+    def patch(
+        cls, heads: Iterable[Head], source: str, positions: Sequence[int] | None = None
+    ) -> Intervention:
+        """Patch heads' z from a cached run of ``source`` (activation patching)."""
+        pos = tuple(positions) if positions is not None else None
+        return cls(tuple(HeadEdit(*_head(k), "patch", positions=pos, source=source) for k in heads))
+
+    @classmethod
+    def single(cls, layer: int, head: int, mode: EditMode = "zero", **kwargs: Any) -> Intervention:
+        """One edit of one head, e.g. ``Intervention.single(1, 2, "scale", alpha=2.0)``."""
+        return cls((HeadEdit(layer, head, mode, **kwargs),))
+
+    # -- combination and views ----------------------------------------------------------
+    def __or__(self, other: Intervention) -> Intervention:
+        if not isinstance(other, Intervention):
+            return NotImplemented
+        return Intervention(self.edits + other.edits)
+
+    def __len__(self) -> int:
+        return len(self.edits)
+
+    def __bool__(self) -> bool:
+        return bool(self.edits)
+
+    @property
+    def heads(self) -> frozenset[Head]:
+        """The (layer, head) pairs this spec edits."""
+        return frozenset((e.layer, e.head) for e in self.edits)
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Layers with at least one non-identity edit, sorted."""
+        return tuple(sorted({e.layer for e in self.edits if not e.is_identity}))
+
+    # -- JSON --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"edits": [e.to_dict() for e in self.edits]}
+
+    def to_json(self) -> str:
+        """Compact JSON; ``Intervention.from_json`` reads it back equal."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Intervention:
+        edits = []
+        for item in data.get("edits", []):
+            item = dict(item)
+            for key in ("positions", "reference"):
+                if item.get(key) is not None:
+                    item[key] = tuple(item[key])
+            edits.append(HeadEdit(**item))
+        return cls(tuple(edits))
+
+    @classmethod
+    def from_json(cls, text: str) -> Intervention:
+        return cls.from_dict(json.loads(text))
+
+
+def _head(key: Any) -> Head:
+    try:
+        layer, head = key
+    except (TypeError, ValueError):
+        raise ValueError(f"a head is a (layer, head) pair, got {key!r}") from None
+    return layer, head
+
+
+def check_spec(spec: Intervention, n_layers: int, n_heads: int) -> None:
+    """Raise ValueError when a spec names a head the model does not have."""
+    if not isinstance(spec, Intervention):
+        raise TypeError(f"expected an Intervention, got {type(spec).__name__}")
+    for edit in spec.edits:
+        if edit.layer >= n_layers:
+            raise ValueError(
+                f"unknown head ({edit.layer}, {edit.head}): layer {edit.layer} is out of range; "
+                f"valid layers are 0..{n_layers - 1}"
+            )
+        if edit.head >= n_heads:
+            raise ValueError(
+                f"unknown head ({edit.layer}, {edit.head}): head {edit.head} is out of range; "
+                f"valid heads are 0..{n_heads - 1}"
+            )
+
+
+# ======================================================================================
+# Compiled edits: per-layer tensors for N rows (N = 1 broadcasts over any batch)
+# ======================================================================================
+
+
+@dataclass
+class LayerEdit:
+    """The edit of one layer for N rows.
+
+    ``scale`` is (N, T or 1, H); ``replace_mask`` (N, T or 1, H) bool and ``replacement``
+    (N, T or 1, H, D) are None when no row replaces z in this layer. ``T`` covers absolute
+    positions 0..T-1; positions past it are left unedited by position-restricted edits.
+    """
+
+    scale: torch.Tensor
+    replace_mask: torch.Tensor | None = None
+    replacement: torch.Tensor | None = None
+
+    def rows(self, start: int, stop: int) -> LayerEdit:
+        """The edit of rows start..stop (for chunked runs)."""
+
+        def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None or t.shape[0] == 1 else t[start:stop]
+
+        return LayerEdit(
+            self.scale if self.scale.shape[0] == 1 else self.scale[start:stop],
+            cut(self.replace_mask) if self.replace_mask is not None else None,
+            cut(self.replacement) if self.replacement is not None else None,
+        )
+
+    def to(self, device: Any, dtype: Any) -> LayerEdit:
+        return LayerEdit(
+            self.scale.to(device=device, dtype=dtype),
+            None if self.replace_mask is None else self.replace_mask.to(device),
+            None if self.replacement is None else self.replacement.to(device=device, dtype=dtype),
+        )
+
+    def apply(self, z: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """Edit z (B, T, H, D) whose first position is the absolute position ``offset``."""
+        import torch
+
+        n_pos = z.shape[1]
+        scale = _window(self.scale, offset, n_pos, fill=1.0)
+        out = z * scale.unsqueeze(-1)
+        if self.replace_mask is not None and self.replacement is not None:
+            mask = _window(self.replace_mask, offset, n_pos, fill=False)
+            repl = _window(self.replacement, offset, n_pos, fill=0.0)
+            out = torch.where(mask.unsqueeze(-1), repl, out)
+        return out
+
+
+def _window(t: torch.Tensor, offset: int, n_pos: int, fill: float | bool) -> torch.Tensor:
+    """Positions offset..offset+n_pos of a (N, T or 1, ...) tensor; pad past T with fill."""
+    import torch
+
+    if t.shape[1] == 1:
+        return t
+    if offset == 0 and t.shape[1] == n_pos:
+        return t
+    part = t[:, offset : offset + n_pos]
+    missing = n_pos - part.shape[1]
+    if missing > 0:
+        pad = torch.full((t.shape[0], missing, *t.shape[2:]), fill, dtype=t.dtype, device=t.device)
+        part = torch.cat([part, pad], dim=1)
+    return part
+
+
+ZSource = Callable[[str], "torch.Tensor"]
+"""prompt -> z of a clean run, (L, T, H, D)."""
+
+
+def compile_specs(
+    specs: Sequence[Intervention],
+    n_layers: int,
+    n_heads: int,
+    head_dim: int,
+    n_pos: int | None,
+    z_of: ZSource,
+) -> dict[int, LayerEdit]:
+    """Per-layer edit tensors for N specs (row i = spec i).
+
+    ``n_pos`` is the length of the edited prompt (None when unknown, e.g. under
+    ``intervene``, where position-restricted edits then cover the positions they name).
+    Layers where every edit is the identity get no entry (and no hook).
+    """
+    import torch
+
+    n_rows = len(specs)
+    for spec in specs:
+        check_spec(spec, n_layers, n_heads)
+    layers = sorted({layer for spec in specs for layer in spec.layers})
+    uses_positions = any(e.positions is not None for s in specs for e in s.edits)
+    uses_per_pos = any(
+        e.replaces and (e.mode != "mean" or e.per_position) for s in specs for e in s.edits
+    )
+    if uses_positions or uses_per_pos:
+        if n_pos is None:
+            needed = [max(e.positions) + 1 for s in specs for e in s.edits if e.positions]
+            needed += [z_of(e.source).shape[1] for s in specs for e in s.edits if e.source]
+            needed += [
+                z_of(r).shape[1]
+                for s in specs
+                for e in s.edits
+                if e.mode == "mean" and e.per_position
+                for r in (e.reference or ())
+            ]
+            n_pos = max(needed) if needed else 1
+        width = n_pos
+    else:
+        width = 1
+    plans: dict[int, LayerEdit] = {}
+    for layer in layers:
+        scale = torch.ones(n_rows, width, n_heads)
+        mask: torch.Tensor | None = None
+        repl: torch.Tensor | None = None
+        for row, spec in enumerate(specs):
+            for edit in spec.edits:
+                if edit.layer != layer or edit.is_identity:
+                    continue
+                where = _positions(edit.positions, width)
+                if not edit.replaces:
+                    scale[row, where, edit.head] = edit.alpha
+                    continue
+                if mask is None or repl is None:
+                    mask = torch.zeros(n_rows, width, n_heads, dtype=torch.bool)
+                    repl = torch.zeros(n_rows, width, n_heads, head_dim)
+                value = _replacement(edit, z_of, width)  # (width, D)
+                repl[row, where, edit.head] = value[where].float()
+                mask[row, where, edit.head] = True
+        plans[layer] = LayerEdit(scale, mask, repl)
+    return plans
+
+
+def _positions(positions: tuple[int, ...] | None, width: int) -> Any:
+    if positions is None:
+        return slice(None)
+    bad = [p for p in positions if not -width <= p < width]
+    if bad:
+        raise ValueError(
+            f"positions {bad} are out of range for a prompt of {width} tokens "
+            f"(valid: 0..{width - 1}, or negative from the end)"
+        )
+    return [p % width for p in positions]
+
+
+def _replacement(edit: HeadEdit, z_of: ZSource, width: int) -> torch.Tensor:
+    """The (width, D) replacement z of one edit (broadcast when pooled)."""
+    import torch
+
+    if edit.mode == "mean":
+        zs = [z_of(p)[edit.layer, :, edit.head] for p in edit.reference or ()]
+        if not edit.per_position:
+            pooled = torch.cat(zs, dim=0).float().mean(dim=0)
+            return pooled.expand(width, -1)
+        short = [len(z) for z in zs if len(z) < width]
+        if short:
+            raise ValueError(
+                f"per-position mean needs reference prompts of at least {width} tokens; "
+                f"got one of {min(short)} tokens"
+            )
+        return torch.stack([z[:width].float() for z in zs]).mean(dim=0)
+    assert edit.source is not None
+    z = z_of(edit.source)[edit.layer, :, edit.head].float()
+    if z.shape[0] != width and width != 1:
+        raise ValueError(
+            f"{edit.mode} source has {z.shape[0]} tokens but the prompt has {width}; "
+            f"{edit.mode} needs prompts of equal length (source: {edit.source!r})"
+        )
+    return z
+
+
+# ======================================================================================
+# Hooks: every registration lives below, and every one is removed on exit
+# ======================================================================================
+
+SiteFn = Callable[[int, "torch.Tensor"], "torch.Tensor | None"]
+"""(layer, z (B, T, H, D)) -> edited z, or None to leave it."""
+
+
+class _Offset:
+    """Absolute position of the current call's first token (non-zero while generating)."""
+
+    value: int = 0
+
+
+@contextlib.contextmanager
+def _track_offset(model: nn.Module) -> Iterator[_Offset]:
+    offset = _Offset()
+
+    def pre(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        cache_position = kwargs.get("cache_position")
+        past = kwargs.get("past_key_values")
+        if cache_position is not None and cache_position.numel():
+            offset.value = int(cache_position.reshape(-1)[0])
+        elif past is not None and hasattr(past, "get_seq_length"):
+            offset.value = int(past.get_seq_length())
+        else:
+            offset.value = 0
+
+    handle = model.register_forward_pre_hook(pre, with_kwargs=True)
+    try:
+        yield offset
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
+def site_hooks(
+    model: nn.Module,
+    out_projs: Sequence[nn.Module],
+    n_heads: int,
+    fn: Callable[[int, torch.Tensor, int], torch.Tensor | None],
+    layers: Iterable[int] | None = None,
+) -> Iterator[None]:
+    """Call ``fn(layer, z (B, T, H, D), offset)`` at the head site of each layer.
+
+    When ``fn`` returns a tensor, it replaces z as the output projection's input.
+    """
+    handles = []
+    chosen = range(len(out_projs)) if layers is None else sorted(set(layers))
+    with _track_offset(model) as offset:
+        try:
+            for layer in chosen:
+
+                def pre(
+                    module: nn.Module, args: tuple[Any, ...], layer: int = layer
+                ) -> tuple[Any, ...] | None:
+                    z = args[0]
+                    z4 = z.unflatten(-1, (n_heads, -1))
+                    new = fn(layer, z4, offset.value)
+                    if new is None:
+                        return None
+                    return (new.flatten(-2), *args[1:])
+
+                handles.append(out_projs[layer].register_forward_pre_hook(pre))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+@contextlib.contextmanager
+def apply_edits(
+    model: nn.Module,
+    out_projs: Sequence[nn.Module],
+    n_heads: int,
+    plans: Mapping[int, LayerEdit],
+) -> Iterator[None]:
+    """Apply compiled per-layer edits while the block runs."""
+    placed: dict[int, LayerEdit] = {}
+    for layer, plan in plans.items():
+        weight = out_projs[layer].weight
+        placed[layer] = plan.to(weight.device, weight.dtype)
+
+    def fn(layer: int, z: torch.Tensor, offset: int) -> torch.Tensor:
+        return placed[layer].apply(z, offset)
+
+    with site_hooks(model, out_projs, n_heads, fn, layers=placed):
+        yield
+
+
+@contextlib.contextmanager
+def pattern_hooks(
+    attention_modules: Sequence[nn.Module],
+    fn: Callable[[int, torch.Tensor], None],
+) -> Iterator[None]:
+    """Call ``fn(layer, probs (B, H, Tq, Tk))`` with each attention module's probabilities.
+
+    Needs eager attention (the caller switches it on); raises if a module returns none.
+    """
+    handles = []
+    try:
+        for layer, module in enumerate(attention_modules):
+
+            def post(module: nn.Module, args: Any, output: Any, layer: int = layer) -> None:
+                probs = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+                if probs is None:
+                    raise RuntimeError(
+                        f"layer {layer}: the attention module {type(module).__name__} returned "
+                        "no attention probabilities (is eager attention on?)"
+                    )
+                fn(layer, probs)
+
+            handles.append(module.register_forward_hook(post))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

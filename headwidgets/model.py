@@ -1,0 +1,524 @@
+"""HeadModel: a live transformers model bound with its tokenizer, ready for head edits.
+
+>>> import headwidgets as hw
+>>> hm = hw.load("induction-2l")                            # a shipped model, no download
+>>> hm.n_layers, hm.n_heads                                  # doctest: +SKIP
+(2, 4)
+>>> with hm.intervene(hw.Intervention.zero([(1, 0)])):
+...     out = hm.model(hm.tokenize("t1 t2 t3").input_ids)     # plain HF call, head 1.0 off
+
+The model runs as it is: no forward pass is re-implemented. Heads are reached at the input of
+the attention output projection (see ``architectures.py``); hooks live in ``interventions.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from headwidgets import architectures as arch
+from headwidgets import interventions as iv
+from headwidgets.metrics import Metric, as_metric
+
+if TYPE_CHECKING:
+    import torch
+    import xarray as xr
+    from torch import nn
+
+Prompt = str
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A tokenized prompt: ``input_ids`` (1, T) on the model's input device, token texts."""
+
+    input_ids: torch.Tensor
+    tokens: list[str]
+
+    def __getitem__(self, key: str) -> Any:  # mapping-style access: tok["input_ids"]
+        return getattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class RunResult:
+    """Outputs of :meth:`HeadModel.run` (tensors on the CPU, float32)."""
+
+    logits: torch.Tensor
+    """(B, T, V)"""
+    input_ids: torch.Tensor
+    """(B, T), right-padded"""
+    attention_mask: torch.Tensor
+    """(B, T), 1 for real tokens"""
+    tokens: list[list[str]]
+    patterns: torch.Tensor | None = None
+    """(B, L, H, T, T) attention probabilities when asked for"""
+
+
+class HeadModel:
+    """A transformers model and its tokenizer, with head-level edits.
+
+    Use :func:`bind` for a model you already loaded and :func:`load` to load one.
+    """
+
+    model: Any
+    """The bound transformers model (in eval mode; its weights are never written)."""
+
+    def __init__(self, model: nn.Module, tokenizer: Any, name: str | None = None) -> None:
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if tokenizer is None or not callable(getattr(tokenizer, "encode", None)):
+            raise TypeError("tokenizer must be a transformers tokenizer (with .encode)")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.layout = arch.resolve(model)
+        config = self.model.config
+        self.name = name or str(getattr(config, "_name_or_path", "") or type(model).__name__)
+        blocks: Any = self.model.get_submodule(self.layout.blocks_path)
+        spec = self.layout.spec
+        self.out_projs: list[Any] = [arch.get_module(b, spec.out_proj) for b in blocks]
+        self.attention_modules = [arch.get_module(b, spec.attention) for b in blocks]
+        embeddings = self.model.get_input_embeddings()
+        self.vocab_size = int(embeddings.weight.shape[0])
+        if len(tokenizer) > self.vocab_size:
+            raise ValueError(
+                f"mismatched tokenizer: it has {len(tokenizer)} tokens but the model's embedding "
+                f"has {self.vocab_size} rows; pass the tokenizer that belongs to this model"
+            )
+        self._z_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    # -- shape of the model -----------------------------------------------------------
+    n_layers = property(lambda self: self.layout.n_layers, doc="Number of layers.")
+    n_heads = property(lambda self: self.layout.n_heads, doc="Query heads per layer.")
+    n_kv_heads = property(lambda self: self.layout.n_kv_heads, doc="Key/value heads per layer.")
+    head_dim = property(lambda self: self.layout.head_dim, doc="Width of one head's z.")
+    d_model = property(lambda self: self.layout.d_model, doc="Residual stream width.")
+    n_ctx = property(lambda self: self.layout.n_ctx, doc="Max positions (None if unknown).")
+    is_causal = property(lambda self: self.layout.spec.causal, doc="Decoder (True) or encoder.")
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the input embeddings (where prompts go)."""
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        dtype: torch.dtype = self.out_projs[0].weight.dtype
+        return dtype
+
+    def __repr__(self) -> str:
+        return (
+            f"HeadModel({self.name!r}, {self.layout.model_type}, layers={self.n_layers}, "
+            f"heads={self.n_heads}, kv_heads={self.n_kv_heads}, head_dim={self.head_dim}, "
+            f"device={self.device}, dtype={self.dtype})"
+        )
+
+    # -- tokens ------------------------------------------------------------------------
+    def tokenize(self, prompt: Prompt) -> Tokens:
+        """Token ids (1, T) and the text of each position (special tokens included)."""
+        import torch
+
+        if not isinstance(prompt, str):
+            raise TypeError(f"a prompt is a string, got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise ValueError("the prompt is empty; give at least one token of text")
+        ids = list(self.tokenizer(prompt)["input_ids"])
+        if not ids:
+            raise ValueError(f"the prompt {prompt!r} tokenizes to no tokens")
+        if self.n_ctx is not None and len(ids) > self.n_ctx:
+            raise ValueError(
+                f"the prompt has {len(ids)} tokens but {self.name} has a context of "
+                f"{self.n_ctx} positions; shorten the prompt"
+            )
+        tokens = [self.tokenizer.decode([i]) for i in ids]
+        input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
+        return Tokens(input_ids, tokens)
+
+    def token_id(self, text: str) -> int:
+        """The id of a single-token string such as ``" Mary"``.
+
+        Raises ValueError, saying how the text tokenizes, when it is not exactly one token.
+        """
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) != 1:
+            pieces = [self.tokenizer.decode([i]) for i in ids]
+            raise ValueError(
+                f"target {text!r} must be a single token, but it tokenizes to {len(ids)}: "
+                f"{pieces}; choose a single-token target"
+            )
+        return int(ids[0])
+
+    def _batch(self, prompts: Sequence[Prompt]) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """Right-padded ids and mask for several prompts, plus token texts."""
+        import torch
+
+        toks = [self.tokenize(p) for p in prompts]
+        width = max(len(t) for t in toks)
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id or 0
+        ids = torch.full((len(toks), width), int(pad), dtype=torch.long)
+        mask = torch.zeros((len(toks), width), dtype=torch.long)
+        for row, tok in enumerate(toks):
+            ids[row, : len(tok)] = tok.input_ids[0].cpu()
+            mask[row, : len(tok)] = 1
+        return ids.to(self.device), mask.to(self.device), [t.tokens for t in toks]
+
+    # -- running -----------------------------------------------------------------------
+    def run(
+        self,
+        prompts: Prompt | Sequence[Prompt],
+        intervention: iv.Intervention | None = None,
+        patterns: bool = False,
+    ) -> RunResult:
+        """Run one or several prompts (right-padded), optionally edited and with patterns."""
+        import torch
+
+        batch = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not batch:
+            raise ValueError("no prompts given")
+        ids, mask, tokens = self._batch(batch)
+        collected: dict[int, torch.Tensor] = {}
+
+        def keep(layer: int, probs: torch.Tensor) -> None:
+            collected[layer] = probs.detach().float().cpu()
+
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.no_grad())
+            if intervention is not None:
+                stack.enter_context(self.intervene(intervention))
+            if patterns:
+                stack.enter_context(self.capture_patterns(keep))
+            out = self.model(input_ids=ids, attention_mask=mask)
+        stacked = None
+        if patterns:
+            stacked = torch.stack([collected[layer] for layer in range(self.n_layers)], dim=1)
+        return RunResult(out.logits.float().cpu(), ids.cpu(), mask.cpu(), tokens, stacked)
+
+    @contextlib.contextmanager
+    def intervene(self, spec: iv.Intervention) -> Iterator[HeadModel]:
+        """Apply ``spec`` to every forward of ``self.model`` inside the block.
+
+        Works for plain ``model(...)`` and ``model.generate(...)`` calls; every hook is
+        removed on exit, also when the block raises. Position-restricted and replacing edits
+        refer to absolute positions (generation continues past them unedited).
+        """
+        plans = iv.compile_specs(
+            [spec], self.n_layers, self.n_heads, self.head_dim, None, self.head_z
+        )
+        with iv.apply_edits(self.model, self.out_projs, self.n_heads, plans):
+            yield self
+
+    def run_batch(
+        self,
+        prompt: Prompt,
+        specs: Sequence[iv.Intervention],
+        logits_to_keep: int | None = None,
+        reduce: Callable[[torch.Tensor, slice], torch.Tensor] | None = None,
+        chunk_size: int | None = None,
+    ) -> torch.Tensor:
+        """Run N specs on one prompt as ONE forward pass of N rows (chunked to fit memory).
+
+        Returns the logits (N, T or ``logits_to_keep``, V) as float32 on the CPU, or, with
+        ``reduce(logits_chunk, rows)``, the concatenated reductions computed on the device
+        (what sweeps use: only the metric leaves the GPU). On out-of-memory the chunk is
+        halved and retried.
+        """
+        import torch
+
+        specs = list(specs)
+        if not specs:
+            raise ValueError("no specs given; pass a list of Intervention objects")
+        tok = self.tokenize(prompt)
+        n_pos = len(tok)
+        keep = n_pos if logits_to_keep is None else int(logits_to_keep)
+        if not 1 <= keep <= n_pos:
+            raise ValueError(f"logits_to_keep must be in 1..{n_pos}, got {logits_to_keep}")
+        plans = iv.compile_specs(
+            specs, self.n_layers, self.n_heads, self.head_dim, n_pos, self.head_z
+        )
+        size = chunk_size or self._chunk_rows(n_pos, keep)
+        outputs: list[torch.Tensor] = []
+        start = 0
+        while start < len(specs):
+            stop = min(start + size, len(specs))
+            rows = {layer: plan.rows(start, stop) for layer, plan in plans.items()}
+            try:
+                with (
+                    torch.no_grad(),
+                    iv.apply_edits(self.model, self.out_projs, self.n_heads, rows),
+                ):
+                    logits = self._forward(tok.input_ids.expand(stop - start, -1), keep)
+                    part = logits.float() if reduce is None else reduce(logits, slice(start, stop))
+                outputs.append(part.cpu())
+            except torch.OutOfMemoryError:
+                if size == 1:
+                    raise
+                size = max(1, size // 2)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            start = stop
+        return torch.cat(outputs, dim=0)
+
+    def _forward(self, input_ids: torch.Tensor, keep: int) -> torch.Tensor:
+        """Logits of the last ``keep`` positions (asks HF for no more when it can)."""
+        n_pos = input_ids.shape[1]
+        if self.is_causal and keep < n_pos:
+            return self.model(input_ids=input_ids, logits_to_keep=keep).logits[:, -keep:]
+        return self.model(input_ids=input_ids).logits[:, n_pos - keep :]
+
+    def _chunk_rows(self, n_pos: int, keep: int) -> int:
+        """Rows per forward that fit: half the free GPU memory, or ~2 GB on the CPU."""
+        import torch
+
+        elem = torch.finfo(self.dtype).bits // 8
+        per_row = elem * n_pos * (self.d_model * 24 + 2 * self.n_heads * n_pos)
+        per_row += 4 * keep * self.vocab_size * 2
+        budget = 2 * 1024**3
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            budget = int(free * 0.5)
+        return max(1, min(1024, budget // max(per_row, 1)))
+
+    def sweep(
+        self,
+        prompt: Prompt,
+        metric: Metric | str,
+        mode: iv.EditMode = "zero",
+        alpha: float = 0.0,
+        reference: Sequence[Prompt] | None = None,
+        source: Prompt | None = None,
+        **metric_kwargs: Any,
+    ) -> xr.DataArray:
+        """metric(edited) − metric(clean) for every single head: a (layer, head) cube.
+
+        One batched pass over all heads (see ``scores.causal.ablation_effect``).
+        """
+        from headwidgets.scores.causal import ablation_effect
+
+        return ablation_effect(
+            self,
+            prompt,
+            as_metric(metric, **metric_kwargs),
+            mode=mode,
+            alpha=alpha,
+            reference=reference,
+            source=source,
+        )
+
+    def single_head_specs(
+        self,
+        mode: iv.EditMode = "zero",
+        alpha: float = 0.0,
+        reference: Sequence[Prompt] | None = None,
+        source: Prompt | None = None,
+    ) -> list[iv.Intervention]:
+        """One spec per head (layer-major order): the rows of an all-heads sweep."""
+        extra: dict[str, Any] = {}
+        if mode == "scale":
+            extra["alpha"] = alpha
+        elif mode == "mean":
+            extra["reference"] = tuple(reference or ())
+        elif mode in ("resample", "patch"):
+            extra["source"] = source
+        return [
+            iv.Intervention.single(layer, head, mode, **extra)
+            for layer in range(self.n_layers)
+            for head in range(self.n_heads)
+        ]
+
+    def sweep_values(
+        self,
+        prompt: Prompt,
+        metric: Metric,
+        specs: Sequence[iv.Intervention],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(metric of each spec (N,), clean metric ()) from one batched pass plus the clean run.
+
+        The clean run is row 0 of the same batch, so both see identical numerics.
+        """
+        tok = self.tokenize(prompt)
+        keep = metric.logits_to_keep(len(tok))
+        baseline: list[torch.Tensor] = []
+
+        def reduce(logits: torch.Tensor, rows: slice) -> torch.Tensor:
+            if not baseline:
+                baseline.append(logits[:1])
+            return metric.compute(self, logits, tok.input_ids, baseline[0])
+
+        values = self.run_batch(prompt, [iv.Intervention(), *specs], keep, reduce)
+        return values[1:], values[0]
+
+    # -- reading heads -----------------------------------------------------------------
+    def head_z(self, prompt: Prompt) -> torch.Tensor:
+        """Per-head outputs z of a clean run: (L, T, H, D) float32 on the CPU (cached)."""
+        import torch
+
+        if prompt in self._z_cache:
+            self._z_cache.move_to_end(prompt)
+            return self._z_cache[prompt]
+        tok = self.tokenize(prompt)
+        zs: dict[int, torch.Tensor] = {}
+
+        def keep(layer: int, z: torch.Tensor) -> None:
+            zs[layer] = z[0].detach().float().cpu()
+
+        with torch.no_grad(), self.capture_z(keep):
+            self.model(input_ids=tok.input_ids)
+        result = torch.stack([zs[layer] for layer in range(self.n_layers)])
+        self._z_cache[prompt] = result
+        while len(self._z_cache) > 64:
+            self._z_cache.popitem(last=False)
+        return result
+
+    @contextlib.contextmanager
+    def capture_z(self, fn: Callable[[int, torch.Tensor], None]) -> Iterator[None]:
+        """Call ``fn(layer, z (B, T, H, D))`` at each head site during forwards in the block."""
+
+        def site(layer: int, z: torch.Tensor, offset: int) -> None:
+            fn(layer, z)
+
+        with iv.site_hooks(self.model, self.out_projs, self.n_heads, site):
+            yield
+
+    @contextlib.contextmanager
+    def eager_attention(self) -> Iterator[None]:
+        """Switch the model to eager attention inside the block; restore the user's setting."""
+        config = self.model.config
+        before = getattr(config, "_attn_implementation", None)
+        setter = getattr(self.model, "set_attn_implementation", None)
+        if before == "eager" or not callable(setter):
+            yield
+            return
+        setter("eager")
+        try:
+            yield
+        finally:
+            setter(before)
+
+    @contextlib.contextmanager
+    def capture_patterns(self, fn: Callable[[int, torch.Tensor], None]) -> Iterator[None]:
+        """Call ``fn(layer, probs (B, H, Tq, Tk))`` per layer; eager attention in the block."""
+        with self.eager_attention(), iv.pattern_hooks(self.attention_modules, fn):
+            yield
+
+    def out_proj_weight(self, layer: int) -> torch.Tensor:
+        """W_O of one layer, (d_model, H·D) in nn.Linear convention (y = W z)."""
+        proj = self.out_projs[layer]
+        weight: torch.Tensor = proj.weight
+        return weight.T if type(proj).__name__ == "Conv1D" else weight
+
+    def unembed(self) -> torch.Tensor:
+        """W_U: (V, d_model), the rows that map the final residual to logits."""
+        head = self.model.get_output_embeddings()
+        if head is None:
+            raise ValueError(f"{self.name} has no output embedding (load it with an LM head)")
+        weight: torch.Tensor = head.weight
+        return weight
+
+    @property
+    def final_norm(self) -> nn.Module | None:
+        """The norm applied to the residual stream before the unembedding, if any."""
+        parent = self.layout.blocks_path.rsplit(".", 1)[0] if "." in self.layout.blocks_path else ""
+        base = self.model.get_submodule(parent) if parent else self.model
+        for name in ("ln_f", "norm", "final_layer_norm", "final_norm", "final_layernorm"):
+            module = getattr(base, name, None)
+            if module is not None:
+                return module
+        return None
+
+
+# ======================================================================================
+# Binding and loading
+# ======================================================================================
+
+
+def bind(model: nn.Module, tokenizer: Any, name: str | None = None) -> HeadModel:
+    """Bind a model you already loaded (any supported transformers model) and its tokenizer.
+
+    Example
+    -------
+    >>> from transformers import AutoModelForCausalLM, AutoTokenizer   # doctest: +SKIP
+    >>> hm = bind(AutoModelForCausalLM.from_pretrained("gpt2"),
+    ...           AutoTokenizer.from_pretrained("gpt2"))
+    """
+    return HeadModel(model, tokenizer, name=name)
+
+
+def load(
+    name_or_path: str,
+    device: str | None = None,
+    dtype: Any = None,
+    device_map: Any = None,
+    **kwargs: Any,
+) -> HeadModel:
+    """Load a model by shipped-model name, local directory or hub id, and bind it.
+
+    Parameters
+    ----------
+    name_or_path
+        ``"induction-2l"`` / ``"circuits-4l"`` (shipped, see ``hw.models()``), a local
+        directory, or a hub id such as ``"gpt2"`` (needs the internet the first time).
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``; default CUDA when available.
+    dtype
+        ``torch.float32`` (default on the CPU), ``torch.bfloat16``, ``"bfloat16"``, ...
+        On CUDA the default is the checkpoint's half-precision dtype when it has one.
+    device_map
+        Passed to ``from_pretrained`` (e.g. ``"auto"`` to shard over several GPUs with
+        accelerate); ``device`` is then ignored.
+    """
+    import torch
+    import transformers
+
+    path = _resolve_path(name_or_path)
+    config = transformers.AutoConfig.from_pretrained(path, **kwargs)
+    if device is None and device_map is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if isinstance(dtype, str):
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}; e.g. 'float32', 'bfloat16', 'float16'")
+        dtype = getattr(torch, dtype)
+    if dtype is None:
+        saved = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+        on_gpu = device_map is not None or (device or "").startswith("cuda")
+        half = (torch.bfloat16, torch.float16, "bfloat16", "float16")
+        dtype = (
+            (getattr(torch, saved) if isinstance(saved, str) else saved)
+            if (on_gpu and saved in half)
+            else torch.float32
+        )
+    spec = arch.ARCHITECTURES.get(str(getattr(config, "model_type", "")))
+    auto: Any = transformers.AutoModelForCausalLM
+    if spec is not None and not spec.causal:
+        auto = transformers.AutoModelForMaskedLM
+    load_kwargs: dict[str, Any] = {"dtype": dtype, **kwargs}
+    if device_map is not None:
+        load_kwargs["device_map"] = device_map
+    model = auto.from_pretrained(path, **load_kwargs)
+    if device_map is None:
+        model = model.to(device)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    return HeadModel(model, tokenizer, name=name_or_path)
+
+
+def _resolve_path(name_or_path: str) -> str:
+    """A shipped model's directory, else the argument (local directory or hub id)."""
+    import os
+
+    if os.path.isdir(name_or_path):
+        return name_or_path
+    from headwidgets import zoo
+
+    try:
+        return str(zoo.path(name_or_path))  # type: ignore[attr-defined]
+    except ValueError:
+        return name_or_path
