@@ -1,0 +1,18 @@
+"""Benchmarks execute in quick mode (timings are recorded in bench/RESULTS.md, not tested)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def test_engine_benchmark_runs_in_quick_mode() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_engine
+    finally:
+        sys.path.remove(str(BENCH))
+    result = bench_engine.main(["--quick", "--reps", "1", "--tokens", "12"])
+    assert set(result["rows"]) and result["sweep_speedup"] > 0
