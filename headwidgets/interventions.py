@@ -312,17 +312,37 @@ class LayerEdit:
             None if self.replacement is None else self.replacement.to(device=device, dtype=dtype),
         )
 
+    @property
+    def positional(self) -> bool:
+        """True when the edit differs between positions (needs the absolute offset)."""
+        return self.scale.shape[1] > 1 or (
+            self.replace_mask is not None and self.replace_mask.shape[1] > 1
+        )
+
+    def flat(self, head_dim: int) -> LayerEdit:
+        """The same edit with heads expanded to the flat (H·D) layout of the head site."""
+        rep = lambda t: t.repeat_interleave(head_dim, dim=-1)  # noqa: E731
+        return LayerEdit(
+            rep(self.scale),
+            None if self.replace_mask is None else rep(self.replace_mask),
+            None if self.replacement is None else self.replacement.flatten(-2),
+        )
+
     def apply(self, z: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """Edit z (B, T, H, D) whose first position is the absolute position ``offset``."""
+        """Edit z (B, T, ...) whose first position is the absolute position ``offset``.
+
+        The trailing dims of z match the edit's: (H, D) with ``scale`` (N, T, H), or the flat
+        head site (H·D) after :meth:`flat`.
+        """
         import torch
 
         n_pos = z.shape[1]
         scale = _window(self.scale, offset, n_pos, fill=1.0)
-        out = z * scale.unsqueeze(-1)
+        out = z * (scale if scale.dim() == z.dim() else scale.unsqueeze(-1))
         if self.replace_mask is not None and self.replacement is not None:
             mask = _window(self.replace_mask, offset, n_pos, fill=False)
             repl = _window(self.replacement, offset, n_pos, fill=0.0)
-            out = torch.where(mask.unsqueeze(-1), repl, out)
+            out = torch.where(mask if mask.dim() == z.dim() else mask.unsqueeze(-1), repl, out)
         return out
 
 
@@ -488,14 +508,19 @@ def site_hooks(
     n_heads: int,
     fn: Callable[[int, torch.Tensor, int], torch.Tensor | None],
     layers: Iterable[int] | None = None,
+    flat: bool = False,
+    track_offset: bool = True,
 ) -> Iterator[None]:
-    """Call ``fn(layer, z (B, T, H, D), offset)`` at the head site of each layer.
+    """Call ``fn(layer, z, offset)`` at the head site of each layer during forwards.
 
-    When ``fn`` returns a tensor, it replaces z as the output projection's input.
+    ``z`` is (B, T, H, D), or the flat (B, T, H·D) input itself with ``flat=True`` (cheaper:
+    no reshapes on the refresh path). When ``fn`` returns a tensor, it replaces z as the
+    output projection's input. ``offset`` is the absolute position of the call's first token
+    (0 unless ``track_offset`` and a KV cache is in use).
     """
     handles = []
     chosen = range(len(out_projs)) if layers is None else sorted(set(layers))
-    with _track_offset(model) as offset:
+    with _track_offset(model) if track_offset else contextlib.nullcontext(_Offset()) as offset:
         try:
             for layer in chosen:
 
@@ -503,11 +528,11 @@ def site_hooks(
                     module: nn.Module, args: tuple[Any, ...], layer: int = layer
                 ) -> tuple[Any, ...] | None:
                     z = args[0]
-                    z4 = z.unflatten(-1, (n_heads, -1))
-                    new = fn(layer, z4, offset.value)
-                    if new is None:
-                        return None
-                    return (new.flatten(-2), *args[1:])
+                    if flat:
+                        new = fn(layer, z, offset.value)
+                        return None if new is None else (new, *args[1:])
+                    new = fn(layer, z.unflatten(-1, (n_heads, -1)), offset.value)
+                    return None if new is None else (new.flatten(-2), *args[1:])
 
                 handles.append(out_projs[layer].register_forward_pre_hook(pre))
             yield
@@ -526,13 +551,22 @@ def apply_edits(
     """Apply compiled per-layer edits while the block runs."""
     placed: dict[int, LayerEdit] = {}
     for layer, plan in plans.items():
-        weight = out_projs[layer].weight
-        placed[layer] = plan.to(weight.device, weight.dtype)
+        weight: Any = out_projs[layer].weight
+        head_dim = plan.replacement.shape[-1] if plan.replacement is not None else None
+        if head_dim is None:
+            width = (
+                weight.shape[0] if type(out_projs[layer]).__name__ == "Conv1D" else weight.shape[1]
+            )
+            head_dim = int(width) // n_heads
+        placed[layer] = plan.flat(head_dim).to(weight.device, weight.dtype)
+    positional = any(plan.positional for plan in placed.values())
 
     def fn(layer: int, z: torch.Tensor, offset: int) -> torch.Tensor:
         return placed[layer].apply(z, offset)
 
-    with site_hooks(model, out_projs, n_heads, fn, layers=placed):
+    with site_hooks(
+        model, out_projs, n_heads, fn, layers=placed, flat=True, track_offset=positional
+    ):
         yield
 
 
