@@ -200,7 +200,7 @@ class HeadModel:
         stacked = None
         if patterns:
             stacked = torch.stack([collected[layer] for layer in range(self.n_layers)], dim=1)
-        return RunResult(out.logits.float().cpu(), ids.cpu(), mask.cpu(), tokens, stacked)
+        return RunResult(_logits(out).float().cpu(), ids.cpu(), mask.cpu(), tokens, stacked)
 
     @contextlib.contextmanager
     def intervene(self, spec: iv.Intervention) -> Iterator[HeadModel]:
@@ -272,8 +272,8 @@ class HeadModel:
         """Logits of the last ``keep`` positions (asks HF for no more when it can)."""
         n_pos = input_ids.shape[1]
         if self.is_causal and keep < n_pos:
-            return self.model(input_ids=input_ids, logits_to_keep=keep).logits[:, -keep:]
-        return self.model(input_ids=input_ids).logits[:, n_pos - keep :]
+            return _logits(self.model(input_ids=input_ids, logits_to_keep=keep))[:, -keep:]
+        return _logits(self.model(input_ids=input_ids))[:, n_pos - keep :]
 
     def _chunk_rows(self, n_pos: int, keep: int) -> int:
         """Rows per forward that fit: half the free GPU memory, or ~2 GB on the CPU."""
@@ -434,6 +434,13 @@ class HeadModel:
             if module is not None:
                 return module
         return None
+
+
+def _logits(out: Any) -> torch.Tensor:
+    """The model's logits; a bare encoder (no LM head) gives its last hidden state."""
+    logits = getattr(out, "logits", None)
+    result: torch.Tensor = logits if logits is not None else out.last_hidden_state
+    return result
 
 
 # ======================================================================================
