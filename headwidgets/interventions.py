@@ -76,6 +76,8 @@ class HeadEdit:
             raise TypeError(f"alpha must be a number, got {self.alpha!r}")
         if not math.isfinite(self.alpha):
             raise ValueError(f"alpha must be finite, got {self.alpha}")
+        if abs(self.alpha) > 1e30:
+            raise ValueError(f"alpha must be within ±1e30, got {self.alpha:g}")
         object.__setattr__(self, "alpha", float(self.alpha))
         if self.mode == "zero":
             object.__setattr__(self, "alpha", 0.0)
@@ -293,17 +295,15 @@ class LayerEdit:
     replace_mask: torch.Tensor | None = None
     replacement: torch.Tensor | None = None
 
-    def rows(self, start: int, stop: int) -> LayerEdit:
-        """The edit of rows start..stop (for chunked runs)."""
+    def select(self, rows: torch.Tensor) -> LayerEdit:
+        """The edit of the given rows (for chunked runs), in that order."""
 
-        def cut(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None or t.shape[0] == 1 else t[start:stop]
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else (t if t.shape[0] == 1 else t[rows])
 
-        return LayerEdit(
-            self.scale if self.scale.shape[0] == 1 else self.scale[start:stop],
-            cut(self.replace_mask) if self.replace_mask is not None else None,
-            cut(self.replacement) if self.replacement is not None else None,
-        )
+        scale = pick(self.scale)
+        assert scale is not None
+        return LayerEdit(scale, pick(self.replace_mask), pick(self.replacement))
 
     def to(self, device: Any, dtype: Any) -> LayerEdit:
         return LayerEdit(
@@ -336,14 +336,19 @@ class LayerEdit:
         """
         import torch
 
-        n_pos = z.shape[1]
-        scale = _window(self.scale, offset, n_pos, fill=1.0)
+        n_rows, n_pos = z.shape[0], z.shape[1]
+        # a growing batch (see grow_batch) reaches early layers with its first rows only
+        scale = _window(_first(self.scale, n_rows), offset, n_pos, fill=1.0)
         out = z * (scale if scale.dim() == z.dim() else scale.unsqueeze(-1))
         if self.replace_mask is not None and self.replacement is not None:
-            mask = _window(self.replace_mask, offset, n_pos, fill=False)
-            repl = _window(self.replacement, offset, n_pos, fill=0.0)
+            mask = _window(_first(self.replace_mask, n_rows), offset, n_pos, fill=False)
+            repl = _window(_first(self.replacement, n_rows), offset, n_pos, fill=0.0)
             out = torch.where(mask if mask.dim() == z.dim() else mask.unsqueeze(-1), repl, out)
         return out
+
+
+def _first(t: torch.Tensor, n_rows: int) -> torch.Tensor:
+    return t if t.shape[0] in (1, n_rows) else t[:n_rows]
 
 
 def _window(t: torch.Tensor, offset: int, n_pos: int, fill: float | bool) -> torch.Tensor:
@@ -554,15 +559,20 @@ def apply_edits(
         weight: Any = out_projs[layer].weight
         head_dim = plan.replacement.shape[-1] if plan.replacement is not None else None
         if head_dim is None:
-            width = (
-                weight.shape[0] if type(out_projs[layer]).__name__ == "Conv1D" else weight.shape[1]
-            )
-            head_dim = int(width) // n_heads
-        placed[layer] = plan.flat(head_dim).to(weight.device, weight.dtype)
+            conv1d = type(out_projs[layer]).__name__ == "Conv1D"
+            head_dim = int(weight.shape[0] if conv1d else weight.shape[1]) // n_heads
+        device = weight.device if weight.device.type != "meta" else None  # offloaded: see fn
+        placed[layer] = plan.flat(head_dim)
+        if device is not None:
+            placed[layer] = placed[layer].to(device, weight.dtype)
     positional = any(plan.positional for plan in placed.values())
 
     def fn(layer: int, z: torch.Tensor, offset: int) -> torch.Tensor:
-        return placed[layer].apply(z, offset)
+        plan = placed[layer]
+        if plan.scale.device != z.device or plan.scale.dtype != z.dtype:
+            # the layer runs elsewhere than its weights live (accelerate offload): follow z
+            plan = placed[layer] = plan.to(z.device, z.dtype)
+        return plan.apply(z, offset)
 
     with site_hooks(
         model, out_projs, n_heads, fn, layers=placed, flat=True, track_offset=positional
@@ -593,6 +603,103 @@ def pattern_hooks(
                 fn(layer, probs)
 
             handles.append(module.register_forward_hook(post))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+# ======================================================================================
+# Hooks for the scores (issue 4: attribution patching and direct logit attribution).
+# Same rules as above: registered only inside a ``with`` block, all removed on exit.
+# ======================================================================================
+
+
+@contextlib.contextmanager
+def z_leaves(
+    model: nn.Module,
+    out_projs: Sequence[nn.Module],
+    n_heads: int,
+) -> Iterator[dict[int, torch.Tensor]]:
+    """Make each layer's z a leaf tensor that requires grad, for ``torch.autograd.grad``.
+
+    Yields a dict filled during the forward: layer -> z (B, T, H, D). The forward continues
+    with the leaf, so ``∂metric/∂leaf`` is the total derivative of the metric with respect to
+    the head outputs (through every later layer). Run the forward under ``torch.enable_grad()``.
+    """
+    leaves: dict[int, torch.Tensor] = {}
+
+    def fn(layer: int, z: torch.Tensor, offset: int) -> torch.Tensor:
+        leaf = z.detach().requires_grad_(True)
+        leaves[layer] = leaf
+        return leaf
+
+    with site_hooks(model, out_projs, n_heads, fn):
+        yield leaves
+
+
+@contextlib.contextmanager
+def capture_inputs(
+    modules: Sequence[nn.Module],
+    fn: Callable[[int, torch.Tensor], None],
+) -> Iterator[None]:
+    """Call ``fn(index, hidden_states)`` with the first input of each module before it runs.
+
+    Used to read the residual stream at block inputs and at the final norm's input.
+    """
+    handles = []
+    try:
+        for index, module in enumerate(modules):
+
+            def pre(
+                module: nn.Module,
+                args: tuple[Any, ...],
+                kwargs: dict[str, Any],
+                index: int = index,
+            ) -> None:
+                hidden = args[0] if args else kwargs.get("hidden_states")
+                if hidden is None:
+                    raise RuntimeError(
+                        f"{type(module).__name__} was called without hidden states to capture"
+                    )
+                fn(index, hidden)
+
+            handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def grow_batch(blocks: Sequence[nn.Module], joins: Mapping[int, int]) -> Iterator[None]:
+    """Grow the batch inside one forward: block l's input gains ``joins[l]`` copies of row 0.
+
+    Rows of a sweep share everything below their first edited layer, so a forward may start
+    with one row (the clean carrier, row 0, never edited) and let each row join at the first
+    layer it edits: the layers below run once instead of once per row. Only the hidden
+    state is expanded; masks and position embeddings of batch 1 broadcast.
+    """
+    import torch
+
+    handles = []
+    try:
+        for layer, count in joins.items():
+            if count <= 0:
+                continue
+
+            def pre(
+                module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], count: int = count
+            ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+                if args:
+                    hidden = args[0]
+                    grown = torch.cat([hidden, hidden[:1].expand(count, *hidden.shape[1:])])
+                    return (grown, *args[1:]), kwargs
+                hidden = kwargs["hidden_states"]
+                grown = torch.cat([hidden, hidden[:1].expand(count, *hidden.shape[1:])])
+                return args, {**kwargs, "hidden_states": grown}
+
+            handles.append(blocks[layer].register_forward_pre_hook(pre, with_kwargs=True))
         yield
     finally:
         for handle in handles:

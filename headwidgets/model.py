@@ -17,7 +17,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from headwidgets import architectures as arch
 from headwidgets import interventions as iv
@@ -221,42 +221,66 @@ class HeadModel:
         prompt: Prompt,
         specs: Sequence[iv.Intervention],
         logits_to_keep: int | None = None,
-        reduce: Callable[[torch.Tensor, slice], torch.Tensor] | None = None,
+        reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         chunk_size: int | None = None,
+        grow: bool = True,
     ) -> torch.Tensor:
         """Run N specs on one prompt as ONE forward pass of N rows (chunked to fit memory).
 
         Returns the logits (N, T or ``logits_to_keep``, V) as float32 on the CPU, or, with
-        ``reduce(logits_chunk, rows)``, the concatenated reductions computed on the device
-        (what sweeps use: only the metric leaves the GPU). On out-of-memory the chunk is
-        halved and retried.
+        ``reduce(logits, baseline_logits)``, the concatenated per-row reductions computed on
+        the device (what sweeps use: only the metric leaves the GPU). On out-of-memory the
+        chunk is halved and retried.
+
+        Rows share everything below the first layer they edit: with ``grow`` (default) the
+        forward starts from one clean row and each row joins at its first edited layer
+        (``interventions.grow_batch``), so the shared prefix of layers runs once.
         """
         import torch
 
         specs = list(specs)
         if not specs:
             raise ValueError("no specs given; pass a list of Intervention objects")
+        for spec in specs:
+            iv.check_spec(spec, self.n_layers, self.n_heads)
         tok = self.tokenize(prompt)
         n_pos = len(tok)
         keep = n_pos if logits_to_keep is None else int(logits_to_keep)
         if not 1 <= keep <= n_pos:
             raise ValueError(f"logits_to_keep must be in 1..{n_pos}, got {logits_to_keep}")
+        first = [min(spec.layers, default=self.n_layers - 1) if grow else 0 for spec in specs]
+        order = sorted(range(len(specs)), key=first.__getitem__)
+        # row 0: the clean carrier every other row starts from; rows sorted by join layer
         plans = iv.compile_specs(
-            specs, self.n_layers, self.n_heads, self.head_dim, n_pos, self.head_z
+            [iv.Intervention(), *(specs[i] for i in order)],
+            self.n_layers,
+            self.n_heads,
+            self.head_dim,
+            n_pos,
+            self.head_z,
         )
+        blocks = self.model.get_submodule(self.layout.blocks_path)
         size = chunk_size or self._chunk_rows(n_pos, keep)
         outputs: list[torch.Tensor] = []
         start = 0
-        while start < len(specs):
-            stop = min(start + size, len(specs))
-            rows = {layer: plan.rows(start, stop) for layer, plan in plans.items()}
+        while start < len(order):
+            stop = min(start + size, len(order))
+            rows = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)])
+            joins: dict[int, int] = {}
+            for i in order[start:stop]:
+                joins[first[i]] = joins.get(first[i], 0) + 1
+            edits = {layer: plan.select(rows) for layer, plan in plans.items()}
             try:
                 with (
                     torch.no_grad(),
-                    iv.apply_edits(self.model, self.out_projs, self.n_heads, rows),
+                    iv.grow_batch(blocks, joins),
+                    iv.apply_edits(self.model, self.out_projs, self.n_heads, edits),
                 ):
-                    logits = self._forward(tok.input_ids.expand(stop - start, -1), keep)
-                    part = logits.float() if reduce is None else reduce(logits, slice(start, stop))
+                    logits = self._forward(tok.input_ids, keep)
+                    if reduce is None:
+                        part = logits[1:].float()
+                    else:
+                        part = reduce(logits[1:], logits[:1])
                 outputs.append(part.cpu())
             except torch.OutOfMemoryError:
                 if size == 1:
@@ -266,7 +290,10 @@ class HeadModel:
                     torch.cuda.empty_cache()
                 continue
             start = stop
-        return torch.cat(outputs, dim=0)
+        result = torch.cat(outputs, dim=0)
+        unsorted = torch.empty_like(result)
+        unsorted[torch.tensor(order)] = result
+        return unsorted
 
     def _forward(self, input_ids: torch.Tensor, keep: int) -> torch.Tensor:
         """Logits of the last ``keep`` positions (asks HF for no more when it can)."""
@@ -292,7 +319,7 @@ class HeadModel:
         self,
         prompt: Prompt,
         metric: Metric | str,
-        mode: iv.EditMode = "zero",
+        mode: Literal["zero", "mean", "resample", "scale"] = "zero",
         alpha: float = 0.0,
         reference: Sequence[Prompt] | None = None,
         source: Prompt | None = None,
@@ -341,21 +368,21 @@ class HeadModel:
         metric: Metric,
         specs: Sequence[iv.Intervention],
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(metric of each spec (N,), clean metric ()) from one batched pass plus the clean run.
+        """(metric of each spec (N,), clean metric ()) from one batched pass.
 
-        The clean run is row 0 of the same batch, so both see identical numerics.
+        The clean value comes from the batch's own clean row, so both see the same numerics.
         """
         tok = self.tokenize(prompt)
         keep = metric.logits_to_keep(len(tok))
-        baseline: list[torch.Tensor] = []
+        clean: list[torch.Tensor] = []
 
-        def reduce(logits: torch.Tensor, rows: slice) -> torch.Tensor:
-            if not baseline:
-                baseline.append(logits[:1])
-            return metric.compute(self, logits, tok.input_ids, baseline[0])
+        def reduce(logits: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+            if not clean:
+                clean.append(metric.compute(self, baseline, tok.input_ids, baseline)[0].cpu())
+            return metric.compute(self, logits, tok.input_ids, baseline)
 
-        values = self.run_batch(prompt, [iv.Intervention(), *specs], keep, reduce)
-        return values[1:], values[0]
+        values = self.run_batch(prompt, specs, keep, reduce)
+        return values, clean[0]
 
     # -- reading heads -----------------------------------------------------------------
     def head_z(self, prompt: Prompt) -> torch.Tensor:

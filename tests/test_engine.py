@@ -254,3 +254,23 @@ def test_bind_reads_the_head_layout() -> None:
     tok = hm.tokenize("w1 w2 w3")
     assert tok.tokens == ["<bos>", "w1", "w2", "w3"]
     assert tok["input_ids"].shape == (1, 4)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_growing_batch_equals_a_plain_batch_and_single_runs_for_every_architecture(
+    arch: str,
+) -> None:
+    hm = tiny(arch)
+    text = prompt(9, 7)
+    specs = [
+        *hm.single_head_specs("zero"),
+        Intervention.scale({(1, 0): 3.0}),
+        Intervention(),
+        Intervention.scale({(0, 2): 0.5, (1, 3): -1.0}),
+    ]
+    grown = hm.run_batch(text, specs, logits_to_keep=2)
+    plain = hm.run_batch(text, specs, logits_to_keep=2, grow=False)
+    torch.testing.assert_close(grown, plain, atol=1e-5, rtol=0)
+    for row in [0, len(specs) - 3, len(specs) - 2, len(specs) - 1]:
+        single = hm.run(text, intervention=specs[row]).logits[0, -2:]
+        torch.testing.assert_close(grown[row], single, atol=1e-5, rtol=0)

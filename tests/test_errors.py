@@ -144,7 +144,7 @@ def test_random_specs_either_work_or_raise_a_clear_error_and_never_corrupt_the_m
         out = HM.run_batch(text, specs, logits_to_keep=1)
         assert out.shape == (len(specs), 1, 100)
         assert torch.isfinite(out).all() or any(
-            not math.isfinite(e.alpha) for s in specs for e in s.edits
+            abs(e.alpha) > 1e3 for s in specs for e in s.edits
         )
     except (ValueError, TypeError) as err:
         assert str(err), "errors must carry a message"
