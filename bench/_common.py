@@ -36,7 +36,8 @@ def build(shape: str, device: str, dtype: Any, quick: bool = False) -> Any:
     if shape == "gpt2-small":
         small = {"n_layer": 2, "n_embd": 96, "vocab_size": 1000} if quick else {}
         config = T.GPT2Config(**{"n_layer": 12, "n_head": 12, "n_embd": 768, **small})
-        model = T.GPT2LMHeadModel(config)
+        with torch.device(device):
+            model = T.GPT2LMHeadModel(config)
     elif shape == "llama-1b":
         config = T.LlamaConfig(
             num_hidden_layers=2 if quick else 16,
@@ -47,7 +48,8 @@ def build(shape: str, device: str, dtype: Any, quick: bool = False) -> Any:
             vocab_size=128256 if not quick else 1000,
             max_position_embeddings=4096,
         )
-        model = T.LlamaForCausalLM(config)
+        with torch.device(device):
+            model = T.LlamaForCausalLM(config)
     else:
         raise ValueError(f"unknown shape {shape!r}; valid: gpt2-small, llama-1b")
     model = model.to(device=device, dtype=dtype).eval()

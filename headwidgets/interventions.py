@@ -565,7 +565,27 @@ def apply_edits(
         placed[layer] = plan.flat(head_dim)
         if device is not None:
             placed[layer] = placed[layer].to(device, weight.dtype)
-    positional = any(plan.positional for plan in placed.values())
+    with apply_flat_edits(model, out_projs, n_heads, placed):
+        yield
+
+
+@contextlib.contextmanager
+def apply_flat_edits(
+    model: nn.Module,
+    out_projs: Sequence[nn.Module],
+    n_heads: int,
+    placed: dict[int, LayerEdit],
+    track_offset: bool | None = None,
+) -> Iterator[None]:
+    """Apply flat (H·D layout) per-layer edits as they are: the tensors are read at every
+    forward, so a caller may rewrite them in place between forwards (CUDA-graph refresh).
+
+    ``track_offset`` (default: when an edit is positional) follows the absolute position
+    under a KV cache; pass False where no cache is used (it reads the cache position on the
+    host, which a CUDA graph capture forbids).
+    """
+    if track_offset is None:
+        track_offset = any(plan.positional for plan in placed.values())
 
     def fn(layer: int, z: torch.Tensor, offset: int) -> torch.Tensor:
         plan = placed[layer]
@@ -575,7 +595,7 @@ def apply_edits(
         return plan.apply(z, offset)
 
     with site_hooks(
-        model, out_projs, n_heads, fn, layers=placed, flat=True, track_offset=positional
+        model, out_projs, n_heads, fn, layers=placed, flat=True, track_offset=track_offset
     ):
         yield
 
