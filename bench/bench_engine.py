@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main(argv: list[str] | None = None) -> dict:
     import torch
+    from _common import build, prompt, table, timeit
 
     import headwidgets as hw
-    from _common import build, prompt, table, timeit
     from headwidgets import interventions as iv
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     ratio_hooks = rows[1][1]["median_ms"] / rows[0][1]["median_ms"]
     ratio_sweep = rows[2][1]["median_ms"] / rows[3][1]["median_ms"]
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor()
+    device = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor()
+    )
     print(f"device: {device} | torch {torch.__version__} | {args.dtype} | {args.tokens} tokens")
     print(f"model: {hm}")
     print(table(rows))

@@ -47,9 +47,9 @@ def _cuda_graph_forward(hm: Any, ids: Any) -> Any:
 
 def gpt2_rows(dtype_name: str, n_tokens: int, quick: bool, reps: int) -> dict[str, Any]:
     import torch
+    from _common import build, prompt, timeit
 
     import headwidgets as hw
-    from _common import build, prompt, timeit
     from headwidgets.refresh import Refresher
 
     cuda = torch.cuda.is_available()
@@ -69,15 +69,18 @@ def gpt2_rows(dtype_name: str, n_tokens: int, quick: bool, reps: int) -> dict[st
     if cuda:
         rows["plain forward as a CUDA graph (floor)"] = timeit(_cuda_graph_forward(hm, ids), reps)
     refresher = Refresher(hm, text)
-    toggle = [hw.Intervention.scale({(hm.n_layers - 1, 3): 0.0}), hw.Intervention.scale({(0, 1): 2.0})]
+    toggle = [
+        hw.Intervention.scale({(hm.n_layers - 1, 3): 0.0}),
+        hw.Intervention.scale({(0, 1): 2.0}),
+    ]
     state = {"i": 0}
 
     def refresh() -> None:
         state["i"] ^= 1
         refresher.logits_on_device(toggle[state["i"]])
 
-    rows[f"refresh: new intervention -> logits (CUDA graph: {refresher.uses_cuda_graph})"] = (
-        timeit(refresh, reps)
+    rows[f"refresh: new intervention -> logits (CUDA graph: {refresher.uses_cuda_graph})"] = timeit(
+        refresh, reps
     )
 
     def loop() -> None:
@@ -119,9 +122,9 @@ def gpt2_rows(dtype_name: str, n_tokens: int, quick: bool, reps: int) -> dict[st
 
 def llama_rows(quick: bool, reps: int) -> dict[str, Any]:
     import torch
+    from _common import build, prompt, timeit
 
     import headwidgets as hw
-    from _common import build, prompt, timeit
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -154,8 +157,9 @@ def memory_rows(quick: bool) -> dict[str, Any]:
 
     if not torch.cuda.is_available():
         return {}
-    import headwidgets as hw
     from _common import build, prompt
+
+    import headwidgets as hw
 
     hm = build("llama-1b" if not quick else "gpt2-small", "cuda", torch.bfloat16, quick=quick)
     n_tokens = 2048

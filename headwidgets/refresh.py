@@ -97,7 +97,9 @@ class Refresher:
     def _write(self, spec: iv.Intervention) -> None:
         """Write ``spec`` into the static buffers (identity everywhere it does not edit)."""
         hm = self.hm
-        plans = iv.compile_specs([spec], hm.n_layers, hm.n_heads, hm.head_dim, self.n_pos, hm.head_z)
+        plans = iv.compile_specs(
+            [spec], hm.n_layers, hm.n_heads, hm.head_dim, self.n_pos, hm.head_z
+        )
         for layer, buf in self._buffers.items():
             plan = plans.get(layer)
             if plan is None:

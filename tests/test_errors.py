@@ -72,7 +72,9 @@ def test_a_prompt_longer_than_the_context_says_both_lengths() -> None:
 def test_a_multi_token_target_says_how_it_tokenizes() -> None:
     metric = Metric("prob", target="w1 w2")
     logits = torch.zeros(1, 3, 100)
-    with pytest.raises(ValueError, match=r"must be a single token, but it tokenizes to 2: \['w1', 'w2'\]"):
+    with pytest.raises(
+        ValueError, match=r"must be a single token, but it tokenizes to 2: \['w1', 'w2'\]"
+    ):
         metric.compute(HM, logits, torch.zeros(1, 3, dtype=torch.long))
 
 
@@ -127,7 +129,9 @@ edit_strategy = st.builds(
     mode=st.sampled_from(["scale", "zero", "mean", "resample", "patch", "bogus"]),
     alpha=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3)),
     positions=st.one_of(st.none(), st.lists(st.integers(-12, 12), max_size=3)),
-    reference=st.one_of(st.none(), st.lists(st.sampled_from([prompt(4), prompt(8, 1)]), max_size=2)),
+    reference=st.one_of(
+        st.none(), st.lists(st.sampled_from([prompt(4), prompt(8, 1)]), max_size=2)
+    ),
     source=st.one_of(st.none(), st.sampled_from(["", prompt(8, 2), prompt(3, 3)])),
 )
 
@@ -143,9 +147,7 @@ def test_random_specs_either_work_or_raise_a_clear_error_and_never_corrupt_the_m
         specs = [Intervention(tuple(HeadEdit(**edit) for edit in row)) for row in rows]
         out = HM.run_batch(text, specs, logits_to_keep=1)
         assert out.shape == (len(specs), 1, 100)
-        assert torch.isfinite(out).all() or any(
-            abs(e.alpha) > 1e3 for s in specs for e in s.edits
-        )
+        assert torch.isfinite(out).all() or any(abs(e.alpha) > 1e3 for s in specs for e in s.edits)
     except (ValueError, TypeError) as err:
         assert str(err), "errors must carry a message"
     assert hook_count(HM.model) == before_hooks

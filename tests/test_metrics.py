@@ -88,7 +88,9 @@ def test_sweep_values_equal_one_run_per_head() -> None:
     specs = HM.single_head_specs("zero")
     values, clean = HM.sweep_values(text, metric, specs)
     ids = HM.tokenize(text).input_ids
-    assert clean.item() == pytest.approx(metric.compute(HM, HM.run(text).logits, ids).item(), abs=1e-5)
+    assert clean.item() == pytest.approx(
+        metric.compute(HM, HM.run(text).logits, ids).item(), abs=1e-5
+    )
     for row in [0, 3, 6]:
         alone = metric.compute(HM, HM.run(text, specs[row]).logits, ids).item()
         assert values[row].item() == pytest.approx(alone, abs=1e-5)

@@ -1,0 +1,98 @@
+"""Models sharded by accelerate (device_map): hooks follow each layer's device.
+
+On the CPU, a layer offloaded to disk (weights on "meta", executed on the CPU by accelerate's
+hooks) is the stand-in for a second device. The 2-GPU test runs where two GPUs exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import headwidgets as hw
+from headwidgets import Intervention
+from tests._tiny import prompt, tiny_model, word_tokenizer
+
+pytest.importorskip("accelerate", reason="pip install accelerate")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tiny_model("llama").save_pretrained(path)
+    word_tokenizer().save_pretrained(path)
+    return path
+
+
+def test_a_model_with_a_disk_offloaded_layer_gives_the_single_device_results(
+    saved: Path, tmp_path: Path
+) -> None:
+    device_map = {
+        "model.embed_tokens": "cpu",
+        "model.rotary_emb": "cpu",
+        "model.layers.0": "cpu",
+        "model.layers.1": "disk",
+        "model.norm": "cpu",
+        "lm_head": "cpu",
+    }
+    sharded = hw.load(str(saved), device_map=device_map, offload_folder=str(tmp_path))
+    single = hw.load(str(saved), device="cpu")
+    assert sharded.out_projs[1].weight.device.type == "meta"  # really offloaded
+    text = prompt(9, 2)
+    specs = [
+        *single.single_head_specs("zero"),
+        Intervention.scale({(1, 3): 2.0}),
+        Intervention.mean([(1, 0)], reference=[prompt(7, 1)]),
+    ]
+    torch.testing.assert_close(
+        sharded.run_batch(text, specs, logits_to_keep=1),
+        single.run_batch(text, specs, logits_to_keep=1),
+        atol=1e-5,
+        rtol=0,
+    )
+    metric = hw.Metric("logit_diff", target="w1", distractor="w2")
+    torch.testing.assert_close(
+        torch.as_tensor(sharded.sweep(text, metric).values),
+        torch.as_tensor(single.sweep(text, metric).values),
+        atol=1e-5,
+        rtol=0,
+    )
+    with sharded.intervene(Intervention.zero([(1, 1)])):
+        ids = sharded.tokenize(text).input_ids
+        edited = sharded.model(input_ids=ids).logits
+    with single.intervene(Intervention.zero([(1, 1)])):
+        expected = single.model(input_ids=ids).logits
+    torch.testing.assert_close(edited, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.gpu
+def test_a_model_sharded_over_two_gpus_gives_the_single_device_results(saved: Path) -> None:
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA GPUs")
+    device_map = {
+        "model.embed_tokens": 0,
+        "model.rotary_emb": 0,
+        "model.layers.0": 0,
+        "model.layers.1": 1,
+        "model.norm": 1,
+        "lm_head": 1,
+    }
+    sharded = hw.load(str(saved), device_map=device_map, dtype=torch.float32)
+    single = hw.load(str(saved), device="cuda:0", dtype=torch.float32)
+    assert {p.weight.device.index for p in sharded.out_projs} == {0, 1}
+    text = prompt(9, 2)
+    specs = single.single_head_specs("zero")
+    torch.testing.assert_close(
+        sharded.run_batch(text, specs, logits_to_keep=1),
+        single.run_batch(text, specs, logits_to_keep=1),
+        atol=1e-5,
+        rtol=0,
+    )
+    patterns = hw.scores.patterns.pattern_scores(sharded, text, ["previous_token", "sink"])
+    expected = hw.scores.patterns.pattern_scores(single, text, ["previous_token", "sink"])
+    for name in patterns:
+        torch.testing.assert_close(
+            torch.as_tensor(patterns[name].values), torch.as_tensor(expected[name].values)
+        )
