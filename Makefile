@@ -24,13 +24,16 @@ $(JSSTAMP): js/package.json
 $(STATIC): $(JSSTAMP) $(wildcard js/src/*.js js/src/*.css js/build.mjs)
 	cd js && node build.mjs
 
-/usr/bin/chromium:
-	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null) \
-	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null)
+APT_PKGS := chromium chromium-driver fonts-dejavu-core
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: $(STAMP) $(STATIC)
 
-browser: /usr/bin/chromium
+# Debian's chromium + chromedriver for the browser tests and SVG/PNG export
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS) >/dev/null; fi
 
 js: $(STATIC)
 
@@ -43,8 +46,11 @@ test: setup browser lint
 	cd js && npm test
 	$(BIN)/python -m pytest -q tests
 
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# JupyterLab on the quickstart notebook, bound to a model shipped in headwidgets/zoo/
 demo: setup
-	$(BIN)/jupyter lab --ip=127.0.0.1 notebooks/01_quickstart.ipynb
+	$(BIN)/jupyter lab --ip=127.0.0.1 $(ROOT_FLAG) notebooks/01_quickstart.ipynb
 
 models: setup
 	$(BIN)/python -m headwidgets.zoo.train all
