@@ -1,0 +1,501 @@
+"""Tests of headwidgets.figures: builders, SVG/PNG/PDF/HTML export, data beside the figure.
+
+Cubes are built by hand with xarray (no model). Tests that render need a headless Chromium
+and chromedriver (``apt-get install chromium chromium-driver``) and are skipped without them.
+
+Reference images: ``tests/reference_figures/<kind>.png`` hold each figure kind rendered at
+scale 1. After an intended change of the house style, regenerate them with::
+
+    HEADWIDGETS_UPDATE_REFERENCES=1 .venv/bin/python -m pytest tests/test_figures.py -k reference
+
+and look at the new PNGs before committing them. A failing comparison writes the image it got
+to ``tests/artifacts/figures/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import headwidgets as hw
+from headwidgets import figures
+from headwidgets._export import BrowserNotFoundError, find_browser
+
+REFERENCES = Path(__file__).parent / "reference_figures"
+ARTIFACTS = Path(__file__).parent / "artifacts" / "figures"
+UPDATE = os.environ.get("HEADWIDGETS_UPDATE_REFERENCES") == "1"
+TOLERANCE = 1.0  # mean absolute difference per pixel and channel, on 0..255
+SVG = "{http://www.w3.org/2000/svg}"
+TOKENS = [
+    "<s>",
+    " Mary",
+    " and",
+    " John",
+    " went",
+    " to",
+    " the",
+    " store",
+    ",",
+    " John",
+    " gave",
+    " Mary",
+]
+
+
+def _attrs(**extra: Any) -> dict[str, Any]:
+    attrs = {
+        "model": "toy-12l",
+        "revision": "",
+        "dtype": "float32",
+        "method": "induction",
+        "metric": "",
+        "intervention": "null",
+        "headwidgets_version": hw.__version__,
+        "long_name": "induction score",
+        "units": "attention",
+    }
+    attrs.update(extra)
+    return attrs
+
+
+def _heads(values: np.ndarray, name: str = "induction", **attrs: Any) -> xr.DataArray:
+    layers, heads = values.shape
+    return xr.DataArray(
+        values,
+        dims=("layer", "head"),
+        coords={"layer": np.arange(layers), "head": np.arange(heads)},
+        name=name,
+        attrs=_attrs(**attrs),
+    )
+
+
+@pytest.fixture(scope="module")
+def score() -> xr.DataArray:
+    rng = np.random.default_rng(0)
+    return _heads(rng.random((12, 12)))
+
+
+@pytest.fixture(scope="module")
+def effect() -> xr.DataArray:
+    rng = np.random.default_rng(1)
+    spec = json.dumps({"edits": [{"layer": 9, "head": 6, "mode": "scale", "alpha": 0.0}]})
+    return _heads(
+        rng.normal(size=(12, 12)),
+        "ablation_effect",
+        method="ablation_effect",
+        metric="logit_diff",
+        long_name="Δ logit difference",
+        units="nats",
+        intervention=spec,
+    )
+
+
+@pytest.fixture(scope="module")
+def pattern() -> xr.DataArray:
+    rng = np.random.default_rng(2)
+    n = len(TOKENS)
+    weights = np.tril(rng.random((2, 3, n, n)) ** 4)
+    weights /= weights.sum(-1, keepdims=True)
+    return xr.DataArray(
+        weights,
+        dims=("layer", "head", "query", "key"),
+        coords={
+            "layer": np.arange(2),
+            "head": np.arange(3),
+            "query": np.arange(n),
+            "key": np.arange(n),
+            "token": ("query", TOKENS),
+            "key_token": ("key", TOKENS),
+        },
+        name="attention",
+        attrs=_attrs(method="attention", long_name="attention", units="probability"),
+    )
+
+
+@pytest.fixture(scope="module")
+def curves() -> xr.DataArray:
+    alphas = np.array([0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
+    values = np.stack([[3.0 - k * (alphas - 1) ** 2 for k in (0.3, 1.0)]])
+    return xr.DataArray(
+        values,
+        dims=("layer", "head", "scale"),
+        coords={"layer": [1], "head": [2, 3], "scale": alphas},
+        name="logit_diff",
+        attrs=_attrs(method="scale_response", long_name="logit difference", units="nats"),
+    )
+
+
+@pytest.fixture(scope="module")
+def per_token() -> xr.DataArray:
+    values = np.linspace(-1.0, 1.5, len(TOKENS))
+    return xr.DataArray(
+        values,
+        dims=("query",),
+        coords={"query": np.arange(len(TOKENS)), "token": ("query", TOKENS)},
+        name="loss_change",
+        attrs=_attrs(method="ablation_effect", long_name="Δ loss", units="nats"),
+    )
+
+
+@pytest.fixture(scope="module")
+def browser() -> None:
+    try:
+        find_browser()
+    except BrowserNotFoundError as error:
+        pytest.skip(str(error))
+
+
+def _svg_tree(path: Path) -> ET.Element:
+    return ET.fromstring(path.read_text(encoding="utf-8"))
+
+
+def _texts(root: ET.Element) -> list[str]:
+    return ["".join(node.itertext()).strip() for node in root.iter(f"{SVG}text")]
+
+
+def _is_rect(d: str) -> bool:
+    return bool(re.fullmatch(r"M [\d.e-]+ [\d.e-]+( L [\d.e-]+ [\d.e-]+){4} Z", d.strip()))
+
+
+# ---------------------------------------------------------------------------------------------
+# builders (no browser)
+
+
+def test_effect_cube_gets_a_diverging_palette_centred_on_zero(effect: xr.DataArray) -> None:
+    mapper = (
+        figures.head_heatmap(effect).select_one({"name": "cells"}).glyph.fill_color["transform"]
+    )
+    assert mapper.low == -mapper.high
+    assert mapper.high == pytest.approx(float(np.abs(effect).max()))
+    assert tuple(mapper.palette) == figures.DIVERGING
+
+
+def test_score_cube_gets_a_sequential_palette_from_zero_to_its_max(score: xr.DataArray) -> None:
+    mapper = figures.head_heatmap(score).select_one({"name": "cells"}).glyph.fill_color["transform"]
+    assert (mapper.low, mapper.high) == (0.0, float(score.max()))
+    assert mapper.palette[0] != figures.DIVERGING[0]
+
+
+def test_color_bar_title_is_long_name_with_units(score: xr.DataArray) -> None:
+    fig = figures.head_heatmap(score)
+    (bar,) = fig.right
+    assert bar.title == "induction score [attention]"
+
+
+def test_highlight_outlines_exactly_the_chosen_heads(score: xr.DataArray) -> None:
+    fig = figures.head_heatmap(score, highlight=[(1, 2), (5, 7)])
+    outline = fig.select_one({"name": "highlight"})
+    assert sorted(
+        zip(outline.data_source.data["y"], outline.data_source.data["x"], strict=True)
+    ) == [
+        (1, 2),
+        (5, 7),
+    ]
+    assert outline.glyph.fill_color is None
+
+
+def test_highlight_of_a_head_outside_the_cube_names_the_valid_ones(score: xr.DataArray) -> None:
+    with pytest.raises(ValueError, match=r"\(12, 0\).*not in the cube"):
+        figures.head_heatmap(score, highlight=[(12, 0)])
+
+
+def test_heatmap_of_a_cube_with_extra_dims_says_which_to_reduce(pattern: xr.DataArray) -> None:
+    with pytest.raises(ValueError, match=r"reduce or select dims \['query', 'key'\]"):
+        figures.head_heatmap(pattern)
+
+
+def test_unknown_style_key_raises_type_error_listing_the_keys(score: xr.DataArray) -> None:
+    with pytest.raises(TypeError, match=r"unknown style keys.*'font'"):
+        figures.head_heatmap(score, style={"fontsize": 12})
+
+
+def test_style_overrides_reach_the_figure(score: xr.DataArray) -> None:
+    fig = figures.head_heatmap(score, style={"tick_font_size": "11pt", "width": 500})
+    assert fig.width == 500
+    assert fig.xaxis[0].major_label_text_font_size == "11pt"
+
+
+def test_attention_pattern_leaves_the_causal_mask_blank(pattern: xr.DataArray) -> None:
+    fig = figures.attention_pattern(pattern, layer=1, head=2)
+    n = len(TOKENS)
+    assert len(fig.select_one({"name": "cells"}).data_source.data["value"]) == n * (n + 1) // 2
+    assert fig.yaxis[0].major_label_overrides[1] == " Mary"
+    assert fig.title.text == "toy-12l · layer 1, head 2"
+
+
+def test_attention_pattern_asks_for_a_head_when_the_cube_has_several(pattern: xr.DataArray) -> None:
+    with pytest.raises(ValueError, match=r"pass layer=\.\.\. \(the cube has \[0, 1\]\)"):
+        figures.attention_pattern(pattern)
+
+
+def test_scale_response_draws_one_line_per_head_and_marks_the_baseline(
+    curves: xr.DataArray,
+) -> None:
+    fig = figures.scale_response(curves)
+    assert [item.label.value for item in fig.legend[0].items] == ["L1.H2", "L1.H3"]
+    (rule,) = [r for r in fig.center if type(r).__name__ == "Span"]
+    assert rule.location == 1.0
+
+
+def test_scale_response_takes_a_mapping_of_head_sets(curves: xr.DataArray) -> None:
+    sets = {"name movers": curves.sel(layer=1, head=2), "backup": curves.sel(layer=1, head=3)}
+    fig = figures.scale_response(sets)
+    assert [item.label.value for item in fig.legend[0].items] == ["name movers", "backup"]
+
+
+def test_layer_profile_lines_are_the_reductions_over_heads(score: xr.DataArray) -> None:
+    fig = figures.layer_profile(score, reduce=("mean", "max"))
+    mean = fig.select_one({"name": "mean"}).data_source.data["value"]
+    np.testing.assert_allclose(mean, score.mean("head").values)
+    np.testing.assert_allclose(
+        fig.select_one({"name": "max"}).data_source.data["value"], score.max("head").values
+    )
+
+
+def test_cube_difference_is_a_minus_b_on_a_symmetric_scale(score: xr.DataArray) -> None:
+    later = score.copy(data=score.values[::-1]).assign_attrs(revision="step-5000")
+    diff = figures.difference_cube(score, later, labels=["early", "late"])
+    np.testing.assert_allclose(diff.values, score.values - score.values[::-1])
+    fig = figures.cube_difference(score, later, labels=["early", "late"])
+    mapper = fig.select_one({"name": "cells"}).glyph.fill_color["transform"]
+    assert mapper.low == -mapper.high
+    assert fig.title.text == "early − late"
+
+
+def test_token_strip_colors_each_token_and_keeps_its_text(per_token: xr.DataArray) -> None:
+    fig = figures.token_strip(per_token)
+    data = fig.select_one({"name": "tokens"}).data_source.data
+    assert data["text"] == TOKENS
+    assert len(set(data["color"])) == len(TOKENS)
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+@pytest.mark.browser
+def test_svg_heatmap_has_one_vector_shape_per_cell(
+    score: xr.DataArray, tmp_path: Path, browser: None
+) -> None:
+    path = hw.export(figures.head_heatmap(score), tmp_path / "heads.svg")
+    root = _svg_tree(path)
+    filled = [
+        node
+        for node in root.iter(f"{SVG}path")
+        if node.get("fill") not in (None, "none") and _is_rect(node.get("d", ""))
+    ]
+    by_layer = Counter(node.get("clip-path") for node in filled)
+    assert max(by_layer.values()) == 12 * 12  # the glyph layer: one rectangle per head
+    assert len(list(root.iter(f"{SVG}image"))) <= 1  # only the color bar's gradient is raster
+
+
+@pytest.mark.browser
+def test_svg_has_axis_and_token_labels_as_text(
+    score: xr.DataArray, pattern: xr.DataArray, tmp_path: Path, browser: None
+) -> None:
+    heads = _texts(_svg_tree(hw.export(figures.head_heatmap(score), tmp_path / "heads.svg")))
+    assert {"layer", "head", "induction score [attention]", "11"} <= set(heads)
+    fig = figures.attention_pattern(pattern, layer=0, head=1)
+    text = _texts(_svg_tree(hw.export(fig, tmp_path / "pattern.svg")))
+    assert {"query", "key"} <= set(text)
+    for token in TOKENS:
+        assert text.count(token.strip()) >= 2  # on the query axis and on the key axis
+
+
+@pytest.mark.browser
+def test_svg_carries_the_cubes_provenance(
+    effect: xr.DataArray, tmp_path: Path, browser: None
+) -> None:
+    root = _svg_tree(hw.export(figures.head_heatmap(effect), tmp_path / "effect.svg"))
+    meta = json.loads(root.find(f"{SVG}metadata").text)  # type: ignore[union-attr, arg-type]
+    assert meta["model"] == "toy-12l"
+    assert json.loads(meta["intervention"]) == json.loads(effect.attrs["intervention"])
+
+
+@pytest.mark.browser
+def test_png_has_the_requested_pixel_size(
+    score: xr.DataArray, tmp_path: Path, browser: None
+) -> None:
+    from PIL import Image
+
+    fig = figures.head_heatmap(score)
+    with Image.open(hw.export(fig, tmp_path / "heads.png", scale=2)) as image:
+        assert image.size == (2 * fig.width, 2 * fig.height)
+        assert round(image.info["dpi"][0]) == 192
+    with Image.open(hw.export(fig, tmp_path / "small.png", scale=1.5, width=300, height=200)) as im:
+        assert im.size == (450, 300)
+    assert (fig.width, fig.height) != (300, 200)  # the override is for that export only
+
+
+@pytest.mark.browser
+def test_pdf_export_is_one_page_of_the_figures_size(
+    score: xr.DataArray, tmp_path: Path, browser: None
+) -> None:
+    fig = figures.head_heatmap(score)
+    data = hw.export(fig, tmp_path / "heads.pdf").read_bytes()
+    assert data.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page(?!s)", data)) == 1
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data)
+    assert box is not None
+    width_pt, height_pt = (float(v) for v in box.groups())
+    assert width_pt == pytest.approx(fig.width * 0.75, abs=1.5)  # 96 px = 72 pt
+    assert height_pt == pytest.approx(fig.height * 0.75, abs=1.5)
+
+
+@pytest.mark.browser
+def test_html_opens_offline_in_chromium_without_network_requests(
+    effect: xr.DataArray, tmp_path: Path, browser: None
+) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    path = hw.export(figures.head_heatmap(effect), tmp_path / "heads.html")
+    browser_path, _ = find_browser()
+    requests: list[str] = []
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            page = chromium.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            page.route(
+                re.compile(r"^(?!file:|data:|blob:|about:|https?://(localhost|127\.0\.0\.1)).*"),
+                lambda route: route.abort(),
+            )
+            page.goto(path.as_uri())
+            page.wait_for_function(
+                "typeof Bokeh !== 'undefined' && Bokeh.documents.length > 0 "
+                "&& Bokeh.documents[0].is_idle",
+                timeout=10_000,
+            )
+            assert page.locator("canvas").count() >= 1  # drawn (CSS locators pierce shadow DOM)
+        finally:
+            chromium.close()
+    local = re.compile(r"^(file:|data:|blob:|about:|https?://(localhost|127\.0\.0\.1)[:/])")
+    assert requests and all(local.match(url) for url in requests), requests
+
+
+def test_html_export_needs_no_browser(
+    score: xr.DataArray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEADWIDGETS_CHROMIUM", str(tmp_path / "no-such-browser"))
+    page = hw.export(figures.head_heatmap(score), tmp_path / "heads.html").read_text()
+    assert "<script src=" not in page.replace('<script src="data:', "")  # BokehJS is inline
+    assert 'name="headwidgets"' in page
+
+
+def test_missing_browser_error_says_what_to_install(
+    score: xr.DataArray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEADWIDGETS_CHROMIUM", str(tmp_path / "no-such-browser"))
+    with pytest.raises(BrowserNotFoundError, match="apt-get install chromium chromium-driver"):
+        find_browser()
+
+
+def test_exported_data_reloads_identical_to_the_cube(effect: xr.DataArray, tmp_path: Path) -> None:
+    fig = figures.head_heatmap(effect)
+    hw.export(fig, tmp_path / "given.html", data=effect)
+    xr.testing.assert_identical(hw.load_cube(tmp_path / "given.nc"), effect)
+    hw.export(fig, tmp_path / "own.html", data=True)  # the cube the figure was built from
+    xr.testing.assert_identical(hw.load_cube(tmp_path / "own.nc"), effect)
+
+
+def test_unknown_export_format_lists_the_formats(score: xr.DataArray, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"'\.jpg'.*'\.svg', '\.png', '\.pdf', '\.html'"):
+        hw.export(figures.head_heatmap(score), tmp_path / "heads.jpg")
+
+
+def test_figure_command_draws_a_saved_cube_and_writes_its_data(
+    effect: xr.DataArray, tmp_path: Path
+) -> None:
+    hw.save_cube(effect, tmp_path / "effect.nc")
+    out = figures.figure_command(
+        tmp_path / "effect.nc",
+        "heatmap",
+        tmp_path / "out" / "fig.html",
+        highlight="9.6,0.1",
+        data=True,
+        title=None,
+    )
+    assert out.exists()
+    meta = re.search(r'name="headwidgets" content="([^"]*)"', out.read_text())
+    assert meta is not None and "[9, 6]" in meta.group(1).replace("&quot;", '"')
+    xr.testing.assert_identical(hw.load_cube(tmp_path / "out" / "fig.nc"), effect)
+    with pytest.raises(ValueError, match=r"unknown figure kind 'bars'.*'heatmap'"):
+        figures.figure_command(tmp_path / "effect.nc", "bars", tmp_path / "x.svg")
+
+
+# ---------------------------------------------------------------------------------------------
+# reference images
+
+
+def _build(kind: str, cubes: dict[str, xr.DataArray]) -> Any:
+    if kind == "heatmap":
+        return figures.head_heatmap(cubes["score"], highlight=[(1, 2), (10, 7)])
+    if kind == "effect":
+        return figures.head_heatmap(cubes["effect"])
+    if kind == "pattern":
+        return figures.attention_pattern(cubes["pattern"], layer=1, head=2)
+    if kind == "scale":
+        return figures.scale_response(cubes["curves"])
+    if kind == "profile":
+        return figures.layer_profile(cubes["score"])
+    if kind == "difference":
+        later = cubes["score"].copy(data=cubes["score"].values.T)
+        return figures.cube_difference(cubes["score"], later, labels=["early", "late"])
+    return figures.token_strip(cubes["per_token"])
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "kind", ["heatmap", "effect", "pattern", "scale", "profile", "difference", "tokens"]
+)
+def test_figure_matches_its_reference_image(
+    kind: str,
+    score: xr.DataArray,
+    effect: xr.DataArray,
+    pattern: xr.DataArray,
+    curves: xr.DataArray,
+    per_token: xr.DataArray,
+    tmp_path: Path,
+    browser: None,
+) -> None:
+    from PIL import Image
+
+    cubes = {"score": score, "effect": effect, "pattern": pattern, "curves": curves}
+    fig = _build(kind, {**cubes, "per_token": per_token})
+    reference = REFERENCES / f"{kind}.png"
+    if UPDATE:
+        hw.export(fig, reference, scale=1)
+        pytest.skip(f"updated {reference}")
+    if not reference.exists():
+        pytest.fail(
+            f"no reference image {reference}; create it with "
+            "HEADWIDGETS_UPDATE_REFERENCES=1 pytest tests/test_figures.py -k reference"
+        )
+    got = hw.export(fig, tmp_path / f"{kind}.png", scale=1)
+    with Image.open(got) as new, Image.open(reference) as old:
+        same_size = new.size == old.size
+        difference = (
+            np.abs(
+                np.asarray(new.convert("RGB"), dtype=float)
+                - np.asarray(old.convert("RGB"), dtype=float)
+            ).mean()
+            if same_size
+            else np.inf
+        )
+        if difference > TOLERANCE:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            new.save(ARTIFACTS / f"{kind}.png")
+    assert same_size, f"{kind}: size changed from {old.size} to {new.size}"
+    assert difference <= TOLERANCE, (
+        f"{kind} differs from {reference} by {difference:.2f} (tolerance {TOLERANCE}); the image "
+        f"is in {ARTIFACTS}; if the change is intended, regenerate with "
+        "HEADWIDGETS_UPDATE_REFERENCES=1"
+    )
