@@ -295,7 +295,7 @@ class LayerEdit:
     replace_mask: torch.Tensor | None = None
     replacement: torch.Tensor | None = None
 
-    def select(self, rows: torch.Tensor) -> LayerEdit:
+    def select(self, rows: torch.Tensor | slice) -> LayerEdit:
         """The edit of the given rows (for chunked runs), in that order."""
 
         def pick(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -319,31 +319,22 @@ class LayerEdit:
             self.replace_mask is not None and self.replace_mask.shape[1] > 1
         )
 
-    def flat(self, head_dim: int) -> LayerEdit:
-        """The same edit with heads expanded to the flat (H·D) layout of the head site."""
-        rep = lambda t: t.repeat_interleave(head_dim, dim=-1)  # noqa: E731
-        return LayerEdit(
-            rep(self.scale),
-            None if self.replace_mask is None else rep(self.replace_mask),
-            None if self.replacement is None else self.replacement.flatten(-2),
-        )
-
     def apply(self, z: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """Edit z (B, T, ...) whose first position is the absolute position ``offset``.
 
-        The trailing dims of z match the edit's: (H, D) with ``scale`` (N, T, H), or the flat
-        head site (H·D) after :meth:`flat`.
+        z is (B, T, H, D) (a view of the head site's input); rows past the edit's N are
+        never asked for, rows fewer than N take the edit's first rows (growing batch).
         """
         import torch
 
         n_rows, n_pos = z.shape[0], z.shape[1]
         # a growing batch (see grow_batch) reaches early layers with its first rows only
         scale = _window(_first(self.scale, n_rows), offset, n_pos, fill=1.0)
-        out = z * (scale if scale.dim() == z.dim() else scale.unsqueeze(-1))
+        out = z * scale.unsqueeze(-1)
         if self.replace_mask is not None and self.replacement is not None:
             mask = _window(_first(self.replace_mask, n_rows), offset, n_pos, fill=False)
             repl = _window(_first(self.replacement, n_rows), offset, n_pos, fill=0.0)
-            out = torch.where(mask if mask.dim() == z.dim() else mask.unsqueeze(-1), repl, out)
+            out = torch.where(mask.unsqueeze(-1), repl, out)
         return out
 
 
@@ -415,9 +406,15 @@ def compile_specs(
         scale = torch.ones(n_rows, width, n_heads)
         mask: torch.Tensor | None = None
         repl: torch.Tensor | None = None
+        rows, heads, alphas = [], [], []
         for row, spec in enumerate(specs):
             for edit in spec.edits:
                 if edit.layer != layer or edit.is_identity:
+                    continue
+                if not edit.replaces and edit.positions is None:
+                    rows.append(row)
+                    heads.append(edit.head)
+                    alphas.append(edit.alpha)
                     continue
                 where = _positions(edit.positions, width)
                 if not edit.replaces:
@@ -429,6 +426,9 @@ def compile_specs(
                 value = _replacement(edit, z_of, width)  # (width, D)
                 repl[row, where, edit.head] = value[where].float()
                 mask[row, where, edit.head] = True
+        if rows:  # all whole-prompt scale edits of this layer in one write
+            index = (torch.tensor(rows), slice(None), torch.tensor(heads))
+            scale[index] = torch.tensor(alphas, dtype=scale.dtype).unsqueeze(-1)
         plans[layer] = LayerEdit(scale, mask, repl)
     return plans
 
@@ -513,15 +513,13 @@ def site_hooks(
     n_heads: int,
     fn: Callable[[int, torch.Tensor, int], torch.Tensor | None],
     layers: Iterable[int] | None = None,
-    flat: bool = False,
     track_offset: bool = True,
 ) -> Iterator[None]:
     """Call ``fn(layer, z, offset)`` at the head site of each layer during forwards.
 
-    ``z`` is (B, T, H, D), or the flat (B, T, H·D) input itself with ``flat=True`` (cheaper:
-    no reshapes on the refresh path). When ``fn`` returns a tensor, it replaces z as the
-    output projection's input. ``offset`` is the absolute position of the call's first token
-    (0 unless ``track_offset`` and a KV cache is in use).
+    ``z`` is a (B, T, H, D) view of the output projection's input. When ``fn`` returns a
+    tensor, it replaces z as that input. ``offset`` is the absolute position of the call's
+    first token (0 unless ``track_offset`` and a KV cache is in use).
     """
     handles = []
     chosen = range(len(out_projs)) if layers is None else sorted(set(layers))
@@ -532,11 +530,7 @@ def site_hooks(
                 def pre(
                     module: nn.Module, args: tuple[Any, ...], layer: int = layer
                 ) -> tuple[Any, ...] | None:
-                    z = args[0]
-                    if flat:
-                        new = fn(layer, z, offset.value)
-                        return None if new is None else (new, *args[1:])
-                    new = fn(layer, z.unflatten(-1, (n_heads, -1)), offset.value)
+                    new = fn(layer, args[0].unflatten(-1, (n_heads, -1)), offset.value)
                     return None if new is None else (new.flatten(-2), *args[1:])
 
                 handles.append(out_projs[layer].register_forward_pre_hook(pre))
@@ -557,28 +551,24 @@ def apply_edits(
     placed: dict[int, LayerEdit] = {}
     for layer, plan in plans.items():
         weight: Any = out_projs[layer].weight
-        head_dim = plan.replacement.shape[-1] if plan.replacement is not None else None
-        if head_dim is None:
-            conv1d = type(out_projs[layer]).__name__ == "Conv1D"
-            head_dim = int(weight.shape[0] if conv1d else weight.shape[1]) // n_heads
-        device = weight.device if weight.device.type != "meta" else None  # offloaded: see fn
-        placed[layer] = plan.flat(head_dim)
-        if device is not None:
-            placed[layer] = placed[layer].to(device, weight.dtype)
-    with apply_flat_edits(model, out_projs, n_heads, placed):
+        # offloaded weights live on "meta": such a plan moves to z's device in the hook
+        placed[layer] = (
+            plan if weight.device.type == "meta" else plan.to(weight.device, weight.dtype)
+        )
+    with apply_placed_edits(model, out_projs, n_heads, placed):
         yield
 
 
 @contextlib.contextmanager
-def apply_flat_edits(
+def apply_placed_edits(
     model: nn.Module,
     out_projs: Sequence[nn.Module],
     n_heads: int,
     placed: dict[int, LayerEdit],
     track_offset: bool | None = None,
 ) -> Iterator[None]:
-    """Apply flat (H·D layout) per-layer edits as they are: the tensors are read at every
-    forward, so a caller may rewrite them in place between forwards (CUDA-graph refresh).
+    """Apply per-layer edits as they are: the tensors are read at every forward, so a caller
+    may rewrite them in place between forwards (CUDA-graph refresh).
 
     ``track_offset`` (default: when an edit is positional) follows the absolute position
     under a KV cache; pass False where no cache is used (it reads the cache position on the
@@ -594,9 +584,7 @@ def apply_flat_edits(
             plan = placed[layer] = plan.to(z.device, z.dtype)
         return plan.apply(z, offset)
 
-    with site_hooks(
-        model, out_projs, n_heads, fn, layers=placed, flat=True, track_offset=track_offset
-    ):
+    with site_hooks(model, out_projs, n_heads, fn, layers=placed, track_offset=track_offset):
         yield
 
 

@@ -93,6 +93,11 @@ class HeadModel:
                 f"has {self.vocab_size} rows; pass the tokenizer that belongs to this model"
             )
         self._z_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        from headwidgets.refresh import BatchGraphs
+
+        self._graphs = BatchGraphs()
+        devices = {p.weight.device for p in self.out_projs} | {self.device}
+        self._one_device = len(devices) == 1
 
     # -- shape of the model -----------------------------------------------------------
     n_layers = property(lambda self: self.layout.n_layers, doc="Number of layers.")
@@ -265,18 +270,30 @@ class HeadModel:
         start = 0
         while start < len(order):
             stop = min(start + size, len(order))
-            rows = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)])
+            rows: Any = slice(0, stop + 1)  # the carrier and this chunk's rows
+            if start:
+                rows = torch.cat(
+                    [torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)]
+                )
             joins: dict[int, int] = {}
             for i in order[start:stop]:
                 joins[first[i]] = joins.get(first[i], 0) + 1
             edits = {layer: plan.select(rows) for layer, plan in plans.items()}
-            try:
+
+            def eager(joins: dict[int, int] = joins, edits: dict = edits) -> torch.Tensor:
                 with (
                     torch.no_grad(),
                     iv.grow_batch(blocks, joins),
                     iv.apply_edits(self.model, self.out_projs, self.n_heads, edits),
                 ):
-                    logits = self._forward(tok.input_ids, keep)
+                    return self._forward(tok.input_ids, keep)
+
+            try:
+                with torch.no_grad():
+                    if self.device.type == "cuda" and self._one_device:
+                        logits = self._graphs.run(self, tok.input_ids, keep, joins, edits, eager)
+                    else:
+                        logits = eager()
                     if reduce is None:
                         part = logits[1:].float()
                     else:

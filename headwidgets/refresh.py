@@ -63,17 +63,18 @@ class Refresher:
         self.keep = self.n_pos if logits_to_keep is None else int(logits_to_keep)
         if not 1 <= self.keep <= self.n_pos:
             raise ValueError(f"logits_to_keep must be in 1..{self.n_pos}, got {logits_to_keep}")
-        width = hm.n_heads * hm.head_dim
+        heads, head_dim = hm.n_heads, hm.head_dim
         self._buffers: dict[int, iv.LayerEdit] = {}
         for layer, proj in enumerate(hm.out_projs):
             device, dtype = proj.weight.device, proj.weight.dtype
             if device.type == "meta":
                 device = hm.device
             self._buffers[layer] = iv.LayerEdit(
-                torch.ones(1, self.n_pos, width, device=device, dtype=dtype),
-                torch.zeros(1, self.n_pos, width, device=device, dtype=torch.bool),
-                torch.zeros(1, self.n_pos, width, device=device, dtype=dtype),
+                torch.ones(1, self.n_pos, heads, device=device, dtype=dtype),
+                torch.zeros(1, self.n_pos, heads, device=device, dtype=torch.bool),
+                torch.zeros(1, self.n_pos, heads, head_dim, device=device, dtype=dtype),
             )
+        self._written: dict[int, iv.LayerEdit | None] = dict.fromkeys(self._buffers)
         devices = {proj.weight.device for proj in hm.out_projs} | {hm.device}
         one_cuda_device = len(devices) == 1 and hm.device.type == "cuda"
         self._graph: Any = None
@@ -102,24 +103,25 @@ class Refresher:
         )
         for layer, buf in self._buffers.items():
             plan = plans.get(layer)
+            if plan is None and self._written[layer] is None:
+                continue  # identity before and after: nothing to write
+            self._written[layer] = plan
+            assert buf.replace_mask is not None and buf.replacement is not None
             if plan is None:
                 buf.scale.fill_(1.0)
-                assert buf.replace_mask is not None
                 buf.replace_mask.fill_(False)
                 continue
-            flat = plan.flat(hm.head_dim)
-            buf.scale.copy_(flat.scale.expand(1, self.n_pos, -1))
-            assert buf.replace_mask is not None and buf.replacement is not None
-            if flat.replace_mask is None or flat.replacement is None:
+            buf.scale.copy_(plan.scale.expand(1, self.n_pos, -1))
+            if plan.replace_mask is None or plan.replacement is None:
                 buf.replace_mask.fill_(False)
             else:
-                buf.replace_mask.copy_(flat.replace_mask.expand(1, self.n_pos, -1))
-                buf.replacement.copy_(flat.replacement.expand(1, self.n_pos, -1))
+                buf.replace_mask.copy_(plan.replace_mask.expand(1, self.n_pos, -1))
+                buf.replacement.copy_(plan.replacement.expand(1, self.n_pos, -1, -1))
 
     @contextlib.contextmanager
     def _hooks(self) -> Any:
         hm = self.hm
-        with iv.apply_flat_edits(
+        with iv.apply_placed_edits(
             hm.model, hm.out_projs, hm.n_heads, self._buffers, track_offset=False
         ):
             yield
@@ -164,3 +166,127 @@ class Refresher:
             self._graph.replay()
             return self._graph_out[0]
         return self._eager()[0]
+
+
+class BatchGraphs:
+    """CUDA graphs of batched forwards (sweeps), keyed by shape, captured on second use.
+
+    A batched run is static in shape once its row count, join layers, kept logits and edit
+    layout are fixed, so a repeated sweep (the Explorer re-sweeping, a dataset of equal-length
+    prompts) replays one captured graph: the prompt ids and every edit tensor are copied into
+    static buffers first. A shape seen once runs eagerly (capturing costs a few forwards);
+    the second time it is captured; at most ``size`` graphs are kept (least recently used).
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        from collections import OrderedDict
+
+        self.size = size
+        self._graphs: OrderedDict[Any, _Captured] = OrderedDict()
+        self._seen: dict[Any, int] = {}
+        self.disabled = False
+
+    @staticmethod
+    def key(
+        ids: torch.Tensor, keep: int, joins: dict[int, int], edits: dict[int, iv.LayerEdit]
+    ) -> Any:
+        layout = tuple(
+            (
+                layer,
+                tuple(e.scale.shape),
+                None if e.replacement is None else tuple(e.replacement.shape),
+            )
+            for layer, e in sorted(edits.items())
+        )
+        return (tuple(ids.shape), keep, tuple(sorted(joins.items())), layout)
+
+    def run(
+        self,
+        hm: HeadModel,
+        ids: torch.Tensor,
+        keep: int,
+        joins: dict[int, int],
+        edits: dict[int, iv.LayerEdit],
+        eager: Any,
+    ) -> torch.Tensor:
+        """The logits of the batched forward, replayed from a graph when one fits."""
+        key = self.key(ids, keep, joins, edits)
+        captured = self._graphs.get(key)
+        if captured is None and not self.disabled:
+            self._seen[key] = self._seen.get(key, 0) + 1
+            if self._seen[key] >= 2:
+                try:
+                    captured = _Captured(hm, ids, keep, joins, edits)
+                except Exception as err:  # an optimisation only: stay eager from now on
+                    self.disabled = True
+                    warnings.warn(f"CUDA graph capture of sweeps failed ({err})", stacklevel=3)
+                else:
+                    self._graphs[key] = captured
+                    while len(self._graphs) > self.size:
+                        self._graphs.popitem(last=False)
+        if captured is None:
+            return eager()  # type: ignore[no-any-return]
+        self._graphs.move_to_end(key)
+        return captured.replay(ids, edits)
+
+
+class _Captured:
+    """One captured batched forward with its static inputs."""
+
+    def __init__(
+        self,
+        hm: HeadModel,
+        ids: torch.Tensor,
+        keep: int,
+        joins: dict[int, int],
+        edits: dict[int, iv.LayerEdit],
+    ) -> None:
+        import torch
+
+        self.ids = ids.clone()
+        self.buffers = {
+            layer: edit.to(hm.out_projs[layer].weight.device, hm.out_projs[layer].weight.dtype)
+            for layer, edit in edits.items()
+        }
+        self.buffers = {layer: _clone(edit) for layer, edit in self.buffers.items()}
+        blocks = hm.model.get_submodule(hm.layout.blocks_path)
+
+        def forward() -> torch.Tensor:
+            with (
+                torch.no_grad(),
+                iv.grow_batch(blocks, joins),
+                iv.apply_placed_edits(
+                    hm.model, hm.out_projs, hm.n_heads, self.buffers, track_offset=False
+                ),
+            ):
+                return hm._forward(self.ids, keep)
+
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                forward()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = forward()
+
+    def replay(self, ids: torch.Tensor, edits: dict[int, iv.LayerEdit]) -> torch.Tensor:
+        self.ids.copy_(ids)
+        for layer, edit in edits.items():
+            buf = self.buffers[layer]
+            buf.scale.copy_(edit.scale)
+            if edit.replace_mask is not None and buf.replace_mask is not None:
+                buf.replace_mask.copy_(edit.replace_mask)
+            if edit.replacement is not None and buf.replacement is not None:
+                buf.replacement.copy_(edit.replacement)
+        self.graph.replay()
+        return self.out
+
+
+def _clone(edit: iv.LayerEdit) -> iv.LayerEdit:
+    return iv.LayerEdit(
+        edit.scale.clone(),
+        None if edit.replace_mask is None else edit.replace_mask.clone(),
+        None if edit.replacement is None else edit.replacement.clone(),
+    )

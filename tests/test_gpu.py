@@ -64,3 +64,22 @@ def test_growing_batch_on_the_gpu_equals_plain_batch() -> None:
     grown = hm.run_batch(text, specs, logits_to_keep=1)
     plain = hm.run_batch(text, specs, logits_to_keep=1, grow=False)
     torch.testing.assert_close(grown, plain, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_repeated_sweep_replays_a_cuda_graph_equal_to_eager(dtype: torch.dtype) -> None:
+    hm = _model(dtype)
+    eager = _model(dtype)
+    eager._graphs.disabled = True
+    metric = hw.Metric("logit_diff", target="w1", distractor="w2")
+    atol = 1e-4 if dtype == torch.float32 else 3e-2
+    for seed in range(4):  # same length, new prompts: the second call captures, then replays
+        text = prompt(20, seed)
+        graphed = hm.sweep(text, metric).values
+        torch.testing.assert_close(
+            torch.as_tensor(graphed),
+            torch.as_tensor(eager.sweep(text, metric).values),
+            atol=atol,
+            rtol=0,
+        )
+    assert len(hm._graphs._graphs) == 1 and not hm._graphs.disabled
