@@ -106,17 +106,19 @@ def gpt2_rows(dtype_name: str, n_tokens: int, quick: bool, reps: int) -> dict[st
     except Exception as err:  # optional peer: recorded as missing
         rows["nnsight: one traced forward with one head zeroed"] = {"error": str(err)[:120]}
 
-    def sweep(grow: bool) -> Any:
-        return lambda: hm.run_batch(
-            text, specs, 1, lambda lg, base: metric.compute(hm, lg, ids, base), grow=grow
-        )
+    def sweep(grow: bool, graphs: bool) -> Any:
+        def run() -> Any:
+            hm._graphs.disabled = not graphs
+            return hm.run_batch(
+                text, specs, 1, lambda lg, base: metric.compute(hm, lg, ids, base), grow=grow
+            )
 
-    rows[f"all-heads sweep, ONE batched forward ({len(specs)} rows), no prefix reuse"] = timeit(
-        sweep(False), reps
-    )
-    rows[f"all-heads sweep, ONE batched forward ({len(specs)} rows), prefix reuse (default)"] = (
-        timeit(sweep(True), reps)
-    )
+        return run
+
+    label = f"all-heads sweep, ONE batched forward ({len(specs)} rows)"
+    rows[f"{label}, eager, no prefix reuse"] = timeit(sweep(False, False), reps)
+    rows[f"{label}, eager, prefix reuse (a first sweep)"] = timeit(sweep(True, False), reps)
+    rows[f"{label}, prefix reuse, repeated (CUDA graph; default)"] = timeit(sweep(True, True), reps)
     return rows
 
 
@@ -140,14 +142,23 @@ def llama_rows(quick: bool, reps: int) -> dict[str, Any]:
             hm.model(input_ids=ids, use_cache=False)
 
     rows["Llama-1.2B shape, bf16 forward, 64 tokens"] = timeit(plain, reps)
-    for grow in (False, True):
-        label = "prefix reuse (default)" if grow else "no prefix reuse"
-        rows[f"{len(specs)}-head sweep, 64 tokens, {label}"] = timeit(
-            lambda grow=grow: hm.run_batch(
+
+    def sweep(grow: bool, graphs: bool) -> Any:
+        def run() -> Any:
+            hm._graphs.disabled = not graphs
+            return hm.run_batch(
                 text, specs, 1, lambda lg, base: metric.compute(hm, lg, ids, base), grow=grow
-            ),
-            max(3, reps // 3),
-        )
+            )
+
+        return run
+
+    n = len(specs)
+    fewer = max(3, reps // 3)
+    rows[f"{n}-head sweep, eager, no prefix reuse"] = timeit(sweep(False, False), fewer)
+    rows[f"{n}-head sweep, eager, prefix reuse (a first sweep)"] = timeit(sweep(True, False), fewer)
+    rows[f"{n}-head sweep, prefix reuse, repeated (CUDA graph; default)"] = timeit(
+        sweep(True, True), fewer
+    )
     return rows
 
 

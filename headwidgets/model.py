@@ -315,9 +315,11 @@ class HeadModel:
     def _forward(self, input_ids: torch.Tensor, keep: int) -> torch.Tensor:
         """Logits of the last ``keep`` positions (asks HF for no more when it can)."""
         n_pos = input_ids.shape[1]
-        if self.is_causal and keep < n_pos:
-            return _logits(self.model(input_ids=input_ids, logits_to_keep=keep))[:, -keep:]
-        return _logits(self.model(input_ids=input_ids))[:, n_pos - keep :]
+        if not self.is_causal:
+            return _logits(self.model(input_ids=input_ids))[:, n_pos - keep :]
+        # no KV cache: nothing continues from here, and filling one costs two copies a layer
+        out = self.model(input_ids=input_ids, logits_to_keep=keep, use_cache=False)
+        return _logits(out)[:, -keep:]
 
     def _chunk_rows(self, n_pos: int, keep: int) -> int:
         """Rows per forward that fit: half the free GPU memory, or ~2 GB on the CPU."""
