@@ -624,26 +624,33 @@ def pattern_hooks(
 
 
 @contextlib.contextmanager
-def z_leaves(
+def z_perturbations(
     model: nn.Module,
     out_projs: Sequence[nn.Module],
     n_heads: int,
-) -> Iterator[dict[int, torch.Tensor]]:
-    """Make each layer's z a leaf tensor that requires grad, for ``torch.autograd.grad``.
+) -> Iterator[tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]]:
+    """Add a zero leaf ``delta`` (requires grad) to each layer's z, for ``torch.autograd.grad``.
 
-    Yields a dict filled during the forward: layer -> z (B, T, H, D). The forward continues
-    with the leaf, so ``∂metric/∂leaf`` is the total derivative of the metric with respect to
-    the head outputs (through every later layer). Run the forward under ``torch.enable_grad()``.
+    Yields two dicts filled during the forward, layer -> (B, T, H, D): the values of z
+    (detached) and the deltas. The forward uses ``z + delta`` with z still attached to the
+    layers below, so ``∂metric/∂delta`` is the total derivative with respect to the head
+    outputs, through every later layer and every later head. (Replacing z by a detached leaf
+    instead would cut the paths through later heads.) Run the forward under
+    ``torch.enable_grad()``; values are unchanged since the deltas are zero.
     """
-    leaves: dict[int, torch.Tensor] = {}
+    import torch
+
+    values: dict[int, torch.Tensor] = {}
+    deltas: dict[int, torch.Tensor] = {}
 
     def fn(layer: int, z: torch.Tensor, offset: int) -> torch.Tensor:
-        leaf = z.detach().requires_grad_(True)
-        leaves[layer] = leaf
-        return leaf
+        delta = torch.zeros_like(z, requires_grad=True)
+        values[layer] = z.detach()
+        deltas[layer] = delta
+        return z + delta
 
     with site_hooks(model, out_projs, n_heads, fn):
-        yield leaves
+        yield values, deltas
 
 
 @contextlib.contextmanager
