@@ -17,11 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]' $(TORCH)
 	touch $@
 
-$(JSSTAMP): js/package.json
+$(JSSTAMP): js/package.json $(wildcard js/package-lock.json)
 	cd js && (test -f package-lock.json && npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
 	touch $@
 
-$(STATIC): $(JSSTAMP) $(wildcard js/src/*.js js/src/*.css js/build.mjs)
+$(STATIC): $(JSSTAMP) $(wildcard js/src/*.js js/src/*.mjs js/src/*.css js/build.mjs)
 	cd js && node build.mjs
 
 APT_PKGS := chromium chromium-driver fonts-dejavu-core

@@ -1,0 +1,197 @@
+"""Explorer: HeadGrid, HeadControls, OutputView and AttentionView bound to one model and prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+import xarray as xr
+
+from headwidgets.widgets._live import LiveRun
+from headwidgets.widgets.attentionview import AttentionView
+from headwidgets.widgets.headcontrols import HeadControls
+from headwidgets.widgets.headgrid import HeadGrid
+from headwidgets.widgets.outputview import OutputView, default_metrics
+
+if TYPE_CHECKING:
+    from headwidgets.interventions import Intervention
+    from headwidgets.metrics import Metric
+    from headwidgets.model import HeadModel
+
+
+class Explorer(ipywidgets.HBox):
+    """Select heads in a heatmap, turn them down, off or up, and watch the outputs refresh.
+
+    The four parts are widgets of their own (``grid``, ``controls``, ``output``,
+    ``attention``) and hold all the state; the Explorer only links them: selecting heads in
+    the grid gives them controls and shows their patterns; moving a control refreshes the
+    outputs and patterns under the new intervention.
+
+    Parameters
+    ----------
+    hm
+        A bound model (``hw.load("circuits-4l")``).
+    prompt
+        The prompt text.
+    target, distractor
+        Single tokens (``" Mary"``, ``" John"``) for logit diff and target prob.
+    cube
+        The (layer, head) cube in the grid. Default: the ablation effect of every head,
+        ``hm.sweep(prompt, metric, mode="zero")``, on the logit diff (target and distractor
+        given), the target prob (target only) or the loss.
+    reference
+        Reference prompts for mode ``mean`` (default: the prompt itself, pooled over positions).
+    source
+        A prompt of the same length for mode ``resample`` (default: none, mode disabled).
+    heads
+        Heads selected at the start.
+    metrics, top_k, n_generate
+        See :class:`OutputView`.
+
+    Example
+    -------
+    >>> import headwidgets as hw
+    >>> hm = hw.load("circuits-4l")                                       # doctest: +SKIP
+    >>> ex = hw.Explorer(hm, "When Mary and John went to the store, John gave a drink to",
+    ...                  target=" Mary", distractor=" John")              # doctest: +SKIP
+    >>> ex                                                                # doctest: +SKIP
+    >>> ex.controls.intervention      # what the sliders describe now     # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        hm: HeadModel,
+        prompt: str,
+        target: str | None = None,
+        distractor: str | None = None,
+        cube: Any = None,
+        *,
+        reference: Sequence[str] | None = None,
+        source: str | None = None,
+        heads: Sequence[Any] = (),
+        metrics: Sequence[str] | None = None,
+        top_k: int = 10,
+        n_generate: int = 8,
+    ) -> None:
+        self.hm = hm
+        if cube is None:
+            cube = hm.sweep(prompt, self.default_metric(target, distractor), mode="zero")
+        live = LiveRun(hm, prompt, n_generate=n_generate)
+        self._live = live
+        self.grid = HeadGrid(cube, selected=heads)
+        self.controls = HeadControls(
+            hm,
+            heads=self.grid.selected,
+            cube=self.grid.cube,
+            reference=list(reference) if reference is not None else [prompt],
+            source=source,
+        )
+        self.output = OutputView(
+            hm,
+            prompt,
+            target=target,
+            distractor=distractor,
+            metrics=metrics if metrics is not None else default_metrics(target, distractor),
+            top_k=top_k,
+            n_generate=n_generate,
+            live=live,
+        )
+        self.attention = AttentionView(hm, prompt, heads=self.grid.selected, live=live)
+        left = ipywidgets.VBox(
+            [self.grid, self.controls, self.attention],
+            layout=ipywidgets.Layout(flex="0 1 520px", min_width="360px"),
+        )
+        right = ipywidgets.VBox(
+            [self.output],
+            layout=ipywidgets.Layout(flex="1 1 480px", min_width="360px"),
+        )
+        super().__init__(
+            [left, right],
+            layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start", width="100%"),
+        )
+        self.add_class("hw-explorer")
+        self.grid.observe(self._selection_changed, "selected")
+        self.controls.observe(self._edits_changed, "edits")
+        self.attention.observe(self._patterns_needed, "run")
+        self._patterns_needed()
+
+    def _patterns_needed(self, change: Any = None) -> None:
+        # capture patterns in the refresh's forward only while the AttentionView shows the
+        # intervened run of some head (one forward serves both views then)
+        self._live.patterns = bool(self.attention.heads) and self.attention.run == "intervened"
+
+    @staticmethod
+    def default_metric(target: str | None, distractor: str | None) -> Metric:
+        """The metric of the default cube: logit diff, target prob, or loss."""
+        from headwidgets.metrics import Metric
+
+        if target is not None and distractor is not None:
+            return Metric("logit_diff", target=target, distractor=distractor)
+        if target is not None:
+            return Metric("prob", target=target)
+        return Metric("loss")
+
+    @property
+    def intervention(self) -> Intervention:
+        """The intervention the controls describe now."""
+        return self.controls.intervention
+
+    @property
+    def cube(self) -> xr.DataArray:
+        """The cube shown in the grid."""
+        return self.grid.cube
+
+    def _selection_changed(self, change: Any) -> None:
+        self.attention.heads = change["new"]
+        self._patterns_needed()
+        self.controls.select(change["new"])
+
+    def _edits_changed(self, change: Any) -> None:
+        heads = [[e["layer"], e["head"]] for e in change["new"]]
+        if heads != self.grid.selected:
+            self.grid.selected = heads
+        spec = self.controls.intervention
+        errors: list[Exception] = []
+        for view in (self.output, self.attention):
+            try:
+                view.intervention = spec
+            except Exception as exc:  # each view shows its own error; report the first
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def explore(
+    model: Any,
+    prompt: str,
+    target: str | None = None,
+    distractor: str | None = None,
+    cube: Any = None,
+    **kwargs: Any,
+) -> Explorer:
+    """The one-liner: an :class:`Explorer` on a model (a shipped model's name works too).
+
+    Parameters
+    ----------
+    model
+        A :class:`HeadModel`, or a name/path for ``hw.load`` (``"circuits-4l"``).
+    prompt, target, distractor, cube, **kwargs
+        See :class:`Explorer`.
+
+    Example
+    -------
+    >>> import headwidgets as hw
+    >>> hw.explore("circuits-4l", "When Mary and John went to the store, John gave a drink to",
+    ...            target=" Mary", distractor=" John")                   # doctest: +SKIP
+    """
+    from headwidgets.model import HeadModel, load
+
+    if isinstance(model, str):
+        model = load(model)
+    elif not isinstance(model, HeadModel):
+        raise TypeError(
+            f"explore needs a HeadModel or a model name, got {type(model).__name__}; "
+            "bind a loaded model first: hw.bind(model, tokenizer)"
+        )
+    return Explorer(model, prompt, target, distractor, cube, **kwargs)

@@ -1,0 +1,320 @@
+"""HeadControls: a mode menu and an α slider per head; reset, ablate top-k, ablate k random."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import numpy as np
+import traitlets
+import xarray as xr
+
+from headwidgets.interventions import HeadEdit, Intervention
+from headwidgets.widgets._common import check_head, check_heads, css, esm
+from headwidgets.widgets._live import CURRENT_REQUEST
+
+if TYPE_CHECKING:
+    from headwidgets.model import HeadModel
+
+#: modes offered by the menu (``patch`` needs a cached run: use the Python API for it)
+CONTROL_MODES = ("scale", "zero", "mean", "resample")
+
+
+class HeadControls(anywidget.AnyWidget):
+    """Sliders and mode menus for heads: the interactive way to build an :class:`Intervention`.
+
+    Each head with a control has a mode (``scale`` / ``zero`` / ``mean`` / ``resample``) and,
+    for ``scale``, a factor α: 1 leaves the head untouched, 0 ablates it, between 0 and 1
+    dampens, above 1 amplifies, below 0 flips it.
+
+    Parameters
+    ----------
+    hm
+        A bound model (its shape validates the heads).
+    heads
+        Heads that get a control, ``[(layer, head), ...]`` (α = 1 each).
+    cube
+        A (layer, head) cube for "ablate top-k" (ranked by |value|).
+    reference
+        Reference prompts for ``mean`` (z replaced by its mean over them, pooled over
+        positions). Without them ``mean`` is disabled.
+    source
+        A prompt of the same length for ``resample`` (z replaced by its z on ``source``).
+        Without it ``resample`` is disabled.
+    alpha_range
+        Slider range, default (−1, 3).
+    alpha_step
+        Slider step, default 0.01.
+    k, seed
+        Defaults of the "ablate top-k" / "ablate k random" controls.
+
+    Example
+    -------
+    >>> controls = HeadControls(hm, heads=[(1, 0), (1, 3)])          # doctest: +SKIP
+    >>> controls.edits = [{"layer": 1, "head": 0, "mode": "scale", "alpha": 0.0}]
+    >>> controls.intervention                                       # doctest: +SKIP
+    Intervention(edits=(HeadEdit(layer=1, head=0, mode='scale', alpha=0.0, ...),))
+    """
+
+    _esm = esm("headcontrols.js")
+    _css = css()
+
+    edits = traitlets.List(
+        traitlets.Dict(),
+        help="One control per head: [{'layer', 'head', 'mode', 'alpha'}, ...]. Default [].",
+    ).tag(sync=True)
+    alpha_min = traitlets.Float(-1.0, help="Low end of the α sliders (float, default -1).").tag(
+        sync=True
+    )
+    alpha_max = traitlets.Float(3.0, help="High end of the α sliders (float, default 3).").tag(
+        sync=True
+    )
+    alpha_step = traitlets.Float(0.01, help="Step of the α sliders (float, default 0.01).").tag(
+        sync=True
+    )
+    k = traitlets.Int(3, help="How many heads 'ablate top-k' / 'ablate k random' take.").tag(
+        sync=True
+    )
+    seed = traitlets.Int(0, help="Seed of 'ablate k random' (int, default 0).").tag(sync=True)
+    reference = traitlets.List(
+        traitlets.Unicode(), help="Reference prompts for mode 'mean' (list of str)."
+    )
+    source = traitlets.Unicode(
+        None, allow_none=True, help="Source prompt for mode 'resample' (str or None)."
+    )
+    cube = traitlets.Instance(
+        xr.DataArray, allow_none=True, help="(layer, head) cube ranked by 'ablate top-k'."
+    )
+    error = traitlets.Unicode("", help="The last error from a request ('' = none).").tag(sync=True)
+    _modes = traitlets.Dict(help="{mode: '' if usable else why not}.").tag(sync=True)
+    _has_cube = traitlets.Bool(False, help="Whether 'ablate top-k' has a cube.").tag(sync=True)
+
+    def __init__(
+        self,
+        hm: HeadModel,
+        *,
+        heads: Iterable[Any] = (),
+        cube: Any = None,
+        reference: Sequence[str] | None = None,
+        source: str | None = None,
+        alpha_range: tuple[float, float] = (-1.0, 3.0),
+        alpha_step: float = 0.01,
+        k: int = 3,
+        seed: int = 0,
+    ) -> None:
+        self.hm = hm
+        low, high = (float(v) for v in alpha_range)
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"alpha_range must be (low, high) with low < high, got {alpha_range}")
+        if alpha_step <= 0:
+            raise ValueError(f"alpha_step must be > 0, got {alpha_step}")
+        super().__init__(
+            alpha_min=low,
+            alpha_max=high,
+            alpha_step=float(alpha_step),
+            k=k,
+            seed=seed,
+            reference=list(reference or []),
+            source=source,
+        )
+        if cube is not None:
+            from headwidgets.widgets.headgrid import as_head_cube
+
+            self.cube = as_head_cube(cube)
+        self._update_modes()
+        self.select(heads)
+        self.on_msg(self._handle_message)
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def heads(self) -> list[tuple[int, int]]:
+        """Heads that have a control, in order."""
+        return [(e["layer"], e["head"]) for e in self.edits]
+
+    @property
+    def intervention(self) -> Intervention:
+        """The Intervention the controls describe (heads at α = 1 are left out)."""
+        edits = []
+        for e in self.edits:
+            layer, head, mode = e["layer"], e["head"], e["mode"]
+            if mode == "scale":
+                if e["alpha"] != 1.0:
+                    edits.append(HeadEdit(layer, head, "scale", e["alpha"]))
+            elif mode == "zero":
+                edits.append(HeadEdit(layer, head, "zero"))
+            elif mode == "mean":
+                edits.append(HeadEdit(layer, head, "mean", reference=tuple(self.reference)))
+            else:
+                edits.append(HeadEdit(layer, head, "resample", source=self.source))
+        return Intervention(tuple(edits))
+
+    @intervention.setter
+    def intervention(self, spec: Intervention) -> None:
+        if not isinstance(spec, Intervention):
+            raise TypeError(f"expected an Intervention, got {type(spec).__name__}")
+        edits = []
+        for edit in spec.edits:
+            if edit.mode not in CONTROL_MODES:
+                raise ValueError(
+                    f"mode {edit.mode!r} has no control; the controls offer {CONTROL_MODES}"
+                )
+            if edit.positions is not None:
+                raise ValueError("position-restricted edits have no control; use hm.intervene")
+            if edit.mode == "mean" and list(edit.reference or ()) != self.reference:
+                self.reference = list(edit.reference or ())
+            if edit.mode == "resample" and edit.source != self.source:
+                self.source = edit.source
+            edits.append(
+                {"layer": edit.layer, "head": edit.head, "mode": edit.mode, "alpha": edit.alpha}
+            )
+        self.edits = edits
+
+    def select(self, heads: Iterable[Any]) -> None:
+        """Give exactly these heads a control; heads kept keep their settings, new ones α = 1."""
+        valid = check_heads(heads, range(self.hm.n_layers), range(self.hm.n_heads))
+        current = {(e["layer"], e["head"]): e for e in self.edits}
+        self.edits = [current.get((layer, head), _default(layer, head)) for layer, head in valid]
+
+    def reset(self) -> None:
+        """Every head back to α = 1 (untouched); the heads keep their controls."""
+        self.edits = [_default(e["layer"], e["head"]) for e in self.edits]
+
+    def ablate_top_k(self, k: int | None = None) -> list[tuple[int, int]]:
+        """Zero (α = 0) the k heads with the largest |value| in :attr:`cube`; returns them."""
+        if self.cube is None:
+            raise ValueError("ablate top-k needs a cube: HeadControls(hm, cube=...)")
+        k = self._check_k(k)
+        values = np.asarray(self.cube.values, dtype=np.float64)
+        layers = [int(v) for v in self.cube["layer"].values]
+        heads = [int(v) for v in self.cube["head"].values]
+        magnitude = np.where(np.isfinite(values), np.abs(values), -np.inf).reshape(-1)
+        ranked = [int(i) for i in np.argsort(-magnitude, kind="stable")]
+        best = [i for i in ranked if np.isfinite(magnitude[i])][:k]
+        chosen = [(layers[i // len(heads)], heads[i % len(heads)]) for i in best]
+        self.edits = [_default(layer, head, alpha=0.0) for layer, head in chosen]
+        return chosen
+
+    def ablate_random(self, k: int | None = None, seed: int | None = None) -> list[tuple[int, int]]:
+        """Zero (α = 0) k heads drawn without replacement with ``seed``; returns them.
+
+        The same seed always draws the same heads (numpy ``default_rng``), the control for a
+        top-k ablation.
+        """
+        k = self._check_k(k)
+        seed = self.seed if seed is None else int(seed)
+        n_total = self.hm.n_layers * self.hm.n_heads
+        rng = np.random.default_rng(seed)
+        flat = sorted(int(i) for i in rng.choice(n_total, size=min(k, n_total), replace=False))
+        chosen = [(i // self.hm.n_heads, i % self.hm.n_heads) for i in flat]
+        with self.hold_trait_notifications():
+            self.seed = seed
+            self.edits = [_default(layer, head, alpha=0.0) for layer, head in chosen]
+        return chosen
+
+    def _check_k(self, k: int | None) -> int:
+        k = self.k if k is None else int(k)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.k = k
+        return k
+
+    # -- validation ----------------------------------------------------------------------
+    @traitlets.validate("edits")
+    def _check_edits(self, proposal: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        seen: dict[tuple[int, int], int] = {}
+        for item in proposal["value"]:
+            if not isinstance(item, dict):
+                raise ValueError(f"an edit is a dict with layer, head, mode, alpha; got {item!r}")
+            unknown = set(item) - {"layer", "head", "mode", "alpha"}
+            if unknown:
+                raise ValueError(
+                    f"unknown edit keys {sorted(unknown)}; expected layer, head, mode, alpha"
+                )
+            layer, head = check_head(
+                (item.get("layer"), item.get("head")),
+                range(self.hm.n_layers),
+                range(self.hm.n_heads),
+            )
+            mode = item.get("mode", "scale")
+            if mode not in CONTROL_MODES:
+                raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(CONTROL_MODES)}")
+            reason = self._modes.get(mode, "")
+            if reason:
+                raise ValueError(reason)
+            alpha = item.get("alpha", 1.0)
+            if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+                raise ValueError(f"alpha must be a number, got {alpha!r}")
+            alpha = 0.0 if mode == "zero" else float(alpha)
+            if not math.isfinite(alpha):
+                raise ValueError(f"alpha must be finite, got {alpha}")
+            edit = {"layer": layer, "head": head, "mode": mode, "alpha": alpha}
+            if (layer, head) in seen:  # a later edit of the same head wins
+                out[seen[(layer, head)]] = edit
+            else:
+                seen[(layer, head)] = len(out)
+                out.append(edit)
+        return out
+
+    @traitlets.validate("cube")
+    def _check_cube(self, proposal: Any) -> xr.DataArray | None:
+        if proposal["value"] is None:
+            return None
+        from headwidgets.widgets.headgrid import as_head_cube
+
+        return as_head_cube(proposal["value"])
+
+    @traitlets.observe("cube", "reference", "source")
+    def _update_modes(self, change: Any = None) -> None:
+        self._has_cube = self.cube is not None
+        self._modes = {
+            "scale": "",
+            "zero": "",
+            "mean": ""
+            if self.reference
+            else "mean needs reference prompts: HeadControls(hm, reference=[...])",
+            "resample": ""
+            if self.source
+            else "resample needs a source prompt of the same length: source='...'",
+        }
+
+    # -- the live loop -------------------------------------------------------------------
+    def _handle_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        """Apply one request from the browser and answer it (with the id it carried)."""
+        if not isinstance(content, dict) or content.get("type") != "request":
+            return
+        request = {key: content.get(key) for key in ("id", "t0", "origin")}
+        start = time.perf_counter()
+        error = ""
+        token = CURRENT_REQUEST.set(request)
+        try:
+            action = content.get("action")
+            if action == "topk":
+                self.ablate_top_k(content.get("k"))
+            elif action == "random":
+                self.ablate_random(content.get("k"), content.get("seed"))
+            elif action is None and isinstance(content.get("edits"), list):
+                self.edits = content["edits"]
+            else:
+                raise ValueError(f"unknown request {action!r}")
+        except Exception as exc:  # shown in the widget, never lost in a log
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            CURRENT_REQUEST.reset(token)
+        self.error = error
+        self.send(
+            {
+                "type": "response",
+                "id": request["id"],
+                "ms": (time.perf_counter() - start) * 1000,
+                "error": error or None,
+                "edits": self.edits,
+            }
+        )
+
+
+def _default(layer: int, head: int, alpha: float = 1.0) -> dict[str, Any]:
+    return {"layer": layer, "head": head, "mode": "scale", "alpha": alpha}

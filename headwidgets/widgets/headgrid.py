@@ -1,0 +1,170 @@
+"""HeadGrid: a layer × head heatmap of any (layer, head) cube, with head selection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets
+import xarray as xr
+
+from headwidgets.widgets._common import check_heads, css, esm, float32_buffer
+
+ColorScale = str  # "auto" | "sequential" | "diverging"
+COLOR_SCALES = ("auto", "sequential", "diverging")
+
+
+class HeadGrid(anywidget.AnyWidget):
+    """Heatmap of a (layer, head) cube; click, shift-click or drag to select heads.
+
+    Parameters
+    ----------
+    cube
+        An ``xr.DataArray`` with dims ``("layer", "head")`` (a score, an ablation effect, ...).
+        Reduce other dims first (``cube.mean("prompt")``, ``cube.sel(query=-1)``). A plain
+        2-D array is read as (layer, head).
+    color_scale
+        ``"auto"`` (diverging around 0 when the values have both signs, else sequential),
+        ``"sequential"`` or ``"diverging"``.
+    vmin, vmax
+        Ends of the color scale (default from the data; symmetric for diverging).
+    selected
+        Initially selected heads, ``[(layer, head), ...]``.
+    title
+        Shown above the grid (default: the cube's ``long_name`` or name).
+
+    Example
+    -------
+    >>> import numpy as np, xarray as xr
+    >>> cube = xr.DataArray(np.random.rand(2, 4), dims=("layer", "head"), name="score")
+    >>> grid = HeadGrid(cube, selected=[(1, 2)])
+    >>> grid.selected
+    [[1, 2]]
+    >>> grid            # doctest: +SKIP   (renders in Jupyter)
+    """
+
+    _esm = esm("headgrid.js")
+    _css = css()
+
+    cube = traitlets.Instance(
+        xr.DataArray, help="The (layer, head) cube shown (xr.DataArray). Not synced; see _values."
+    )
+    selected = traitlets.List(
+        traitlets.List(traitlets.Int(), minlen=2, maxlen=2),
+        help="Selected heads as [[layer, head], ...] (cube coordinates). Default [].",
+    ).tag(sync=True)
+    color_scale = traitlets.Enum(
+        COLOR_SCALES, default_value="auto", help="'auto', 'sequential' or 'diverging'."
+    ).tag(sync=True)
+    vmin = traitlets.Float(
+        None, allow_none=True, help="Low end of the color scale; None = from the data."
+    ).tag(sync=True)
+    vmax = traitlets.Float(
+        None, allow_none=True, help="High end of the color scale; None = from the data."
+    ).tag(sync=True)
+    title = traitlets.Unicode("", help="Title above the grid (str).").tag(sync=True)
+    units = traitlets.Unicode("", help="Units of the values, shown in the hover (str).").tag(
+        sync=True
+    )
+    _values = traitlets.Bytes(help="float32 (layer, head) values, C order.").tag(sync=True)
+    _shape = traitlets.List(traitlets.Int(), help="[n_layers, n_heads].").tag(sync=True)
+    _layers = traitlets.List(traitlets.Int(), help="Layer coordinate of each row.").tag(sync=True)
+    _heads = traitlets.List(traitlets.Int(), help="Head coordinate of each column.").tag(sync=True)
+
+    def __init__(
+        self,
+        cube: Any,
+        *,
+        color_scale: ColorScale = "auto",
+        vmin: float | None = None,
+        vmax: float | None = None,
+        selected: Any = (),
+        title: str | None = None,
+    ) -> None:
+        super().__init__(color_scale=color_scale, vmin=vmin, vmax=vmax)
+        self.cube = as_head_cube(cube)
+        if title is not None:
+            self.title = title
+        self.selected = list(selected)
+
+    @traitlets.validate("cube")
+    def _check_cube(self, proposal: Any) -> xr.DataArray:
+        return as_head_cube(proposal["value"])
+
+    @traitlets.observe("cube")
+    def _send_cube(self, change: Any) -> None:
+        cube: xr.DataArray = change["new"]
+        data, shape = float32_buffer(cube.values)
+        layers = [int(v) for v in cube["layer"].values]
+        heads = [int(v) for v in cube["head"].values]
+        with self.hold_sync():
+            self._layers = layers
+            self._heads = heads
+            self._shape = shape
+            self._values = data
+            self.title = str(cube.attrs.get("long_name") or cube.name or "score")
+            self.units = str(cube.attrs.get("units") or "")
+            valid = {(layer, head) for layer in layers for head in heads}
+            self.selected = [s for s in self.selected if (s[0], s[1]) in valid]
+
+    @traitlets.validate("selected")
+    def _check_selected(self, proposal: Any) -> list[list[int]]:
+        if self.cube is None:
+            return [list(map(int, s)) for s in proposal["value"]]
+        layers = [int(v) for v in self.cube["layer"].values]
+        heads = [int(v) for v in self.cube["head"].values]
+        return check_heads(proposal["value"], layers, heads)
+
+    @property
+    def selected_values(self) -> xr.DataArray:
+        """The cube's values at the selected heads (dim ``"selected"``)."""
+        layers = xr.DataArray([s[0] for s in self.selected], dims="selected")
+        heads = xr.DataArray([s[1] for s in self.selected], dims="selected")
+        return self.cube.sel(layer=layers, head=heads)
+
+
+def as_head_cube(cube: Any) -> xr.DataArray:
+    """Validate a cube for the grid: exactly the dims ``("layer", "head")``, numeric values.
+
+    Raises ValueError naming the dims expected and found.
+
+    Example
+    -------
+    >>> as_head_cube(xr.DataArray(np.zeros((2, 3, 5)), dims=("layer", "head", "query")))
+    Traceback (most recent call last):
+    ...
+    ValueError: HeadGrid shows a (layer, head) cube: expected dims ('layer', 'head'), found ('layer', 'head', 'query'); reduce the other dims first, e.g. cube.mean('query') or cube.isel(query=-1)
+    """  # noqa: E501
+    if not isinstance(cube, xr.DataArray):
+        if hasattr(cube, "detach"):
+            cube = cube.detach().float().cpu().numpy()
+        array = np.asarray(cube)
+        if array.ndim != 2:
+            raise ValueError(
+                f"HeadGrid shows a (layer, head) cube: expected a 2-D array or an xr.DataArray "
+                f"with dims ('layer', 'head'), found an array of shape {array.shape}"
+            )
+        cube = xr.DataArray(array, dims=("layer", "head"), name="score")
+    dims = tuple(str(d) for d in cube.dims)
+    if set(dims) != {"layer", "head"} or len(dims) != 2:
+        extra = [d for d in dims if d not in ("layer", "head")]
+        hint = ""
+        if extra:
+            hint = (
+                f"; reduce the other dims first, e.g. cube.mean({extra[0]!r}) "
+                f"or cube.isel({extra[0]}=-1)"
+            )
+        raise ValueError(
+            f"HeadGrid shows a (layer, head) cube: expected dims ('layer', 'head'), "
+            f"found {dims}{hint}"
+        )
+    cube = cube.transpose("layer", "head")
+    if not np.issubdtype(cube.dtype, np.number) or np.issubdtype(cube.dtype, np.complexfloating):
+        raise ValueError(f"HeadGrid needs real numbers, got dtype {cube.dtype}")
+    for dim in ("layer", "head"):
+        if dim not in cube.coords:
+            cube = cube.assign_coords({dim: np.arange(cube.sizes[dim])})
+        elif not np.issubdtype(cube[dim].dtype, np.integer):
+            raise ValueError(f"coord {dim!r} must be integers, got dtype {cube[dim].dtype}")
+    return cube
