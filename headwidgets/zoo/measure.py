@@ -1,0 +1,235 @@
+"""Measure the circuits of the shipped models with headwidgets itself (numbers for the cards).
+
+Usage::
+
+    python -m headwidgets.zoo.measure all            # prints a summary per model
+    python -m headwidgets.zoo.measure circuits-4l --json /tmp/circuits.json
+
+Everything goes through the public engine (:func:`headwidgets.load`, ``hm.run``,
+:class:`headwidgets.Intervention`) and the score functions of :mod:`headwidgets.scores`
+(``previous_token``, ``induction``, ``duplicate_token``, ``direct_logit_attribution``), on data
+generated with :data:`SEED`, a seed the training recipe never uses; IOI numbers are on the
+held-out split (names and template combinations never seen in IOI training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from headwidgets.zoo import tasks
+
+__all__ = ["SEED", "main", "measure", "measure_circuits", "measure_induction"]
+
+SEED = 424242
+"""Seed of every measurement set (the tests use the same)."""
+
+Head = tuple[int, int]
+
+
+def _grid(cube: Any) -> list[list[float]]:
+    values = cube.transpose("layer", "head").values
+    return [[round(float(v), 4) for v in row] for row in values]
+
+
+def _top(grid: list[list[float]], k: int, layer: int | None = None) -> list[Head]:
+    cells = [
+        (value, (li, h))
+        for li, row in enumerate(grid)
+        for h, value in enumerate(row)
+        if layer is None or li == layer
+    ]
+    return [cell for _, cell in sorted(cells, reverse=True)[:k]]
+
+
+def _nll(hm: Any, prompts: list[str], intervention: Any = None) -> Any:
+    out = hm.run(prompts, intervention=intervention)
+    logp = out.logits.log_softmax(-1)
+    return -logp[:, :-1].gather(-1, out.input_ids[:, 1:, None])[..., 0]
+
+
+def _copy_losses(hm: Any, prompts: list[str], n: int, intervention: Any = None) -> list[float]:
+    nll = _nll(hm, prompts, intervention)
+    return [round(nll[:, 1:n].mean().item(), 4), round(nll[:, n + 1 : 2 * n].mean().item(), 4)]
+
+
+def measure_induction(hm: Any, n: int = 30, n_prompts: int = 24) -> dict[str, Any]:
+    """Scores and ablations of ``induction-2l`` on BOS + R + R (len(R) = ``n``)."""
+    from headwidgets import Intervention, scores
+
+    prompts = tasks.repeated_tokens(n_prompts, n, seed=SEED, vocab="induction-2l")
+    prev = _grid(scores.previous_token(hm, prompts, reduce="mean"))
+    ind = _grid(scores.induction(hm, prompts, reduce="mean", period=n))
+    dup = _grid(scores.duplicate_token(hm, prompts, reduce="mean", period=n))
+    clean = _copy_losses(hm, prompts, n)
+    top2 = _top(ind, 2, layer=1)
+    single = {
+        f"{layer}.{head}": _copy_losses(hm, prompts, n, Intervention.zero([(layer, head)]))
+        for layer in range(hm.n_layers)
+        for head in range(hm.n_heads)
+    }
+    return {
+        "prompts": f"{n_prompts} x BOS + R + R, len(R) = {n}, seed {SEED}",
+        "previous_token": prev,
+        "induction": ind,
+        "duplicate_token": dup,
+        "loss_first_second": clean,
+        "top2_induction": top2,
+        "loss_top2_zeroed": _copy_losses(hm, prompts, n, Intervention.zero(top2)),
+        "loss_one_head_zeroed": single,
+    }
+
+
+def _last_logits(hm: Any, prompts: list[str], intervention: Any = None) -> Any:
+    import torch
+
+    out = hm.run(prompts, intervention=intervention)
+    last = out.attention_mask.sum(-1) - 1
+    return out.logits[torch.arange(len(prompts)), last]
+
+
+def _next_token(hm: Any, items: list[dict], intervention: Any = None) -> dict[str, float]:
+    import torch
+
+    logits = _last_logits(hm, [p["prompt"] for p in items], intervention)
+    rows = torch.arange(len(items))
+    target = torch.tensor([hm.token_id(p["target"]) for p in items])
+    distractor = torch.tensor([hm.token_id(p["distractor"]) for p in items])
+    diff = logits[rows, target] - logits[rows, distractor]
+    return {
+        "accuracy": round((logits.argmax(-1) == target).float().mean().item(), 4),
+        "logit_diff": round(diff.mean().item(), 4),
+    }
+
+
+def _dla(hm: Any, items: list[dict]) -> list[list[float]]:
+    from headwidgets.scores.attribution import direct_logit_attribution
+
+    cube = direct_logit_attribution(
+        hm,
+        [p["prompt"] for p in items],
+        [p["target"] for p in items],
+        [p["distractor"] for p in items],
+        reduce="mean",
+        progress=False,
+    )
+    return _grid(cube)
+
+
+def _attention_to(hm: Any, items: list[dict], word_key: str) -> list[list[float]]:
+    """Mean attention from the last position to the (first) position of ``item[word_key]``."""
+    import torch
+
+    total = torch.zeros(hm.n_layers, hm.n_heads)
+    for p in items:
+        out = hm.run(p["prompt"], patterns=True)
+        tokens = out.tokens[0]
+        pos = tokens.index(p[word_key].strip())
+        total += out.patterns[0, :, :, -1, pos]
+    return [[round(float(v), 4) for v in row] for row in total / len(items)]
+
+
+def _ablation_grid(hm: Any, items: list[dict], key: str) -> list[list[float]]:
+    from headwidgets import Intervention
+
+    base = _next_token(hm, items)[key]
+    return [
+        [
+            round(_next_token(hm, items, Intervention.zero([(layer, head)]))[key] - base, 4)
+            for head in range(hm.n_heads)
+        ]
+        for layer in range(hm.n_layers)
+    ]
+
+
+def measure_circuits(hm: Any, n_ioi: int = 200) -> dict[str, Any]:
+    """IOI, successor and induction measurements of ``circuits-4l``."""
+    from headwidgets import Intervention, scores
+
+    held = tasks.ioi_prompts(n_ioi, seed=SEED, split="heldout")
+    train = tasks.ioi_prompts(n_ioi, seed=SEED, split="train")
+    held_names = tasks.ioi_prompts(n_ioi, seed=SEED, split="train", names=tasks.NAMES_HELDOUT)
+    held_templates = tasks.ioi_prompts(n_ioi, seed=SEED, split="heldout", names=tasks.NAMES_TRAIN)
+    dla = _dla(hm, held[:100])
+    top3 = _top(dla, 3)
+    succ = tasks.successor_prompts(200, seed=SEED)
+    succ_dla = _dla(hm, succ[:100])
+    repeat = tasks.repeated_tokens(16, 20, seed=SEED, vocab="circuits-4l")
+    repeat25 = tasks.repeated_tokens(16, 25, seed=SEED, vocab="circuits-4l")
+    sentences = tasks.plain_sentences(32, seed=SEED)
+    return {
+        "ioi_heldout": _next_token(hm, held),
+        "ioi_train_split": _next_token(hm, train),
+        "ioi_heldout_names_train_templates": _next_token(hm, held_names),
+        "ioi_train_names_heldout_templates": _next_token(hm, held_templates),
+        "ioi_dla": dla,
+        "ioi_top3_dla": top3,
+        "ioi_top3_zeroed": _next_token(hm, held, Intervention.zero(top3)),
+        "ioi_attention_last_to_io": _attention_to(hm, held[:50], "io"),
+        "ioi_attention_last_to_s": _attention_to(hm, held[:50], "s"),
+        "ioi_ablation_logit_diff": _ablation_grid(hm, held, "logit_diff"),
+        "successor": _next_token(hm, succ),
+        "successor_dla": succ_dla,
+        "successor_ablation_accuracy": _ablation_grid(hm, succ, "accuracy"),
+        "previous_token": _grid(scores.previous_token(hm, sentences, reduce="mean")),
+        "induction_len20": _grid(scores.induction(hm, repeat, reduce="mean", period=20)),
+        "induction_len25": _grid(scores.induction(hm, repeat25, reduce="mean", period=25)),
+        "duplicate_token": _grid(scores.duplicate_token(hm, repeat, reduce="mean", period=20)),
+        "repeat_loss_first_second": _copy_losses(hm, repeat, 20),
+    }
+
+
+def measure(name: str) -> dict[str, Any]:
+    """All measurements of one shipped model (loaded on the CPU in float32)."""
+    import headwidgets as hw
+
+    hm = hw.load(name, device="cpu")
+    n_params = sum(p.numel() for p in hm.model.parameters())
+    size = (hw.zoo.path(name) / "model.safetensors").stat().st_size
+    result: dict[str, Any] = {"model": name, "parameters": n_params, "safetensors_bytes": size}
+    if name == "induction-2l":
+        result.update(measure_induction(hm))
+    elif name == "circuits-4l":
+        result.update(measure_circuits(hm))
+    else:
+        raise ValueError(f"no measurements defined for {name!r}")
+    return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(f"## {result['model']}")
+    for key, value in result.items():
+        if isinstance(value, list) and value and isinstance(value[0], list):
+            print(f"{key}:")
+            for layer, row in enumerate(value):
+                print(f"  L{layer}: " + " ".join(f"{v:+.3f}" for v in row))
+        else:
+            print(f"{key}: {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point (``python -m headwidgets.zoo.measure``)."""
+    from headwidgets.zoo import MODELS
+
+    parser = argparse.ArgumentParser(prog="python -m headwidgets.zoo.measure", description=__doc__)
+    parser.add_argument("model", choices=["all", *MODELS])
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(2)
+    names = list(MODELS) if args.model == "all" else [args.model]
+    results = {name: measure(name) for name in names}
+    for result in results.values():
+        _print(result)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
