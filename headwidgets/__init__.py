@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "OutputView": "headwidgets.widgets",
     "AttentionView": "headwidgets.widgets",
     "Explorer": "headwidgets.widgets",
+    "ScaleResponseView": "headwidgets.widgets",
     "explore": "headwidgets.widgets",
 }
 _SUBMODULES = {"scores", "metrics", "figures", "datasets", "cubes", "widgets", "zoo"}

@@ -464,3 +464,139 @@ def test_the_wheel_ships_the_built_front_end(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in STATIC_FILES:
         assert f"headwidgets/static/{name}" in names
+
+
+# -- ScaleResponseView (live bokeh) -------------------------------------------------------------
+
+
+def _scale_curve(hm: Any, text: str, head: tuple[int, int], alphas: Any) -> np.ndarray:
+    from headwidgets.scores.causal import scale_response
+
+    metric = hw.Metric("logit_diff", target="w3", distractor="w7")
+    grid = scale_response(hm, text, metric, [head], list(alphas), together=False)
+    return np.asarray(grid.sel(layer=head[0], head=head[1]).values)
+
+
+def test_scale_response_view_draws_each_heads_curve_from_the_engine(hm: Any, text: str) -> None:
+    from headwidgets.widgets import ScaleResponseView
+
+    view = ScaleResponseView(hm, text, [(1, 2), (0, 1)], "logit_diff", target="w3", distractor="w7")
+    lines = [r for r in view.figure.renderers if type(r.glyph).__name__ == "Line"]
+    assert len(lines) == 2
+    for line, head in zip(lines, [(1, 2), (0, 1)], strict=True):
+        data = line.data_source.data
+        np.testing.assert_allclose(data["scale"], view.alphas)
+        expected = _scale_curve(hm, text, head, view.alphas)
+        np.testing.assert_allclose(data["value"], expected, rtol=1e-5, atol=1e-6)
+    assert view.markers is not None
+    assert view.markers.data["scale"] == [1.0, 1.0]  # both heads untouched: α = 1
+
+
+def test_moving_a_slider_moves_the_marker_without_a_forward_or_a_new_figure(
+    explorer_with_curve: Explorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex = explorer_with_curve
+    view = ex.curve
+    assert view is not None
+    ex.grid.selected = [[1, 2]]
+    figure, markers = view.figure, view.markers
+    assert markers is not None
+    curve = next(r for r in figure.renderers if type(r.glyph).__name__ == "Line").data_source
+    patches: list[Any] = []
+    monkeypatch.setattr(view.plot, "send", lambda msg, buffers=None: patches.append(msg))
+    forwards = count_sweeps(ex.hm, monkeypatch)
+    request(ex.controls, edits=[{"layer": 1, "head": 2, "mode": "scale", "alpha": 0.5}])
+    assert view.figure is figure and view.markers is markers  # updated in place
+    assert markers.data["scale"] == [0.5]
+    expected = np.interp(0.5, curve.data["scale"], curve.data["value"])
+    assert markers.data["value"] == pytest.approx([expected])
+    assert markers.data["head"] == ["L1 H2"]
+    assert forwards == []  # the curves were computed when the head was selected
+    assert any(msg.get("msg") == "patch" for msg in patches)  # the browser gets the change
+    request(ex.controls, edits=[{"layer": 1, "head": 2, "mode": "zero", "alpha": 0.0}])
+    assert markers.data["scale"] == [0.0]
+
+
+def test_selecting_a_head_computes_only_its_curve(
+    explorer_with_curve: Explorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex = explorer_with_curve
+    ex.grid.selected = [[1, 2]]
+    asked = count_sweeps(ex.hm, monkeypatch)
+    ex.grid.selected = [[1, 2], [0, 3]]
+    assert ex.curve is not None
+    assert asked == [len(ex.curve.alphas)]  # one batched pass for the new head only
+    assert ex.curve.markers is not None and ex.curve.markers.data["head"] == ["L1 H2", "L0 H3"]
+
+
+def test_the_explorer_draws_no_curve_unless_asked(hm: Any, text: str) -> None:
+    ex = Explorer(hm, text, target="w3", distractor="w7")
+    assert ex.curve is None
+    assert not any(type(c).__name__ == "ScaleResponseView" for c in ex.children[1].children)
+
+
+def test_mean_heads_get_no_marker_and_a_set_needs_one_alpha(hm: Any, text: str) -> None:
+    from headwidgets.widgets import ScaleResponseView
+
+    view = ScaleResponseView(hm, text, [(1, 2), (0, 1)], together=True)
+    assert view.markers is not None
+    assert view.markers.data["head"] == ["L1 H2 + L0 H1"]
+    view.edits = [
+        {"layer": 1, "head": 2, "mode": "scale", "alpha": 0.5},
+        {"layer": 0, "head": 1, "mode": "scale", "alpha": 2.0},
+    ]
+    assert view.markers.data["scale"] == []  # the set's heads disagree: no single α
+    view.together = False
+    view.edits = [
+        {"layer": 1, "head": 2, "mode": "mean", "alpha": 1.0},
+        {"layer": 0, "head": 1, "mode": "scale", "alpha": 2.0},
+    ]
+    assert view.markers.data["head"] == ["L0 H1"] and view.markers.data["scale"] == [2.0]
+
+
+def test_scale_response_view_with_no_heads_shows_a_hint_and_bad_heads_are_refused(
+    hm: Any, text: str
+) -> None:
+    from headwidgets.widgets import ScaleResponseView
+
+    view = ScaleResponseView(hm, text)
+    assert view.markers is None and view.error == ""
+    with pytest.raises(ValueError, match=r"unknown head \(5, 0\)"):
+        ScaleResponseView(hm, text, [(5, 0)])
+    with pytest.raises(TypeError, match="colour"):
+        ScaleResponseView(hm, text, [(0, 0)], "loss", colour="red")  # type: ignore[arg-type]
+
+
+def test_bokehjs_is_loaded_inline_once_per_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bokeh.io.notebook
+    import IPython
+
+    from headwidgets.widgets import scaleresponse
+
+    loads: list[Any] = []
+    monkeypatch.setattr(scaleresponse, "_BOKEHJS_LOADED", False)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: type("Shell", (), {"kernel": object()})())
+    monkeypatch.setattr(
+        bokeh.io.notebook, "load_notebook", lambda resources, hide_banner: loads.append(resources)
+    )
+    assert scaleresponse.load_bokehjs() is True
+    assert scaleresponse.load_bokehjs() is False
+    assert [r.mode for r in loads] == ["inline"]  # no CDN: BokehJS travels in the notebook
+
+
+def count_sweeps(hm: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the number of specs of every batched metric pass from now on."""
+    asked: list[int] = []
+    sweep = type(hm).sweep_values
+
+    def counted(self: Any, prompt: Any, metric: Any, specs: Any) -> Any:
+        asked.append(len(specs))
+        return sweep(self, prompt, metric, specs)
+
+    monkeypatch.setattr(type(hm), "sweep_values", counted)
+    return asked
+
+
+@pytest.fixture()
+def explorer_with_curve(hm: Any, text: str) -> Explorer:
+    return Explorer(hm, text, target="w3", distractor="w7", curve=True)

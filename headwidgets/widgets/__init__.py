@@ -5,6 +5,7 @@
 - :class:`OutputView` — tokens, next-token top-k, greedy generation, metrics; baseline vs
   intervened.
 - :class:`AttentionView` — query × key pattern of the selected heads.
+- :class:`ScaleResponseView` — the metric against the selected heads' α, live (bokeh).
 - :class:`Explorer` / :func:`explore` — all of them bound to one model and prompt.
 
 Example
@@ -21,5 +22,14 @@ from headwidgets.widgets.explorer import Explorer, explore
 from headwidgets.widgets.headcontrols import HeadControls
 from headwidgets.widgets.headgrid import HeadGrid
 from headwidgets.widgets.outputview import OutputView
+from headwidgets.widgets.scaleresponse import ScaleResponseView
 
-__all__ = ["AttentionView", "Explorer", "HeadControls", "HeadGrid", "OutputView", "explore"]
+__all__ = [
+    "AttentionView",
+    "Explorer",
+    "HeadControls",
+    "HeadGrid",
+    "OutputView",
+    "ScaleResponseView",
+    "explore",
+]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets
+import numpy as np
 import xarray as xr
 
 from headwidgets.widgets._live import LiveRun
@@ -13,6 +15,7 @@ from headwidgets.widgets.attentionview import AttentionView
 from headwidgets.widgets.headcontrols import HeadControls
 from headwidgets.widgets.headgrid import HeadGrid
 from headwidgets.widgets.outputview import OutputView, default_metrics
+from headwidgets.widgets.scaleresponse import ScaleResponseView
 
 if TYPE_CHECKING:
     from headwidgets.interventions import Intervention
@@ -48,6 +51,10 @@ class Explorer(ipywidgets.HBox):
         Heads selected at the start.
     metrics, top_k, n_generate
         See :class:`OutputView`.
+    curve
+        Also show a live :class:`ScaleResponseView` (``curve``): the default cube's metric
+        against each selected head's α, a marker following each slider. Off by default: it
+        costs one batched forward pass per newly selected head (moving a slider costs none).
 
     Example
     -------
@@ -57,6 +64,7 @@ class Explorer(ipywidgets.HBox):
     ...                  target=" Mary", distractor=" John")              # doctest: +SKIP
     >>> ex                                                                # doctest: +SKIP
     >>> ex.controls.intervention      # what the sliders describe now     # doctest: +SKIP
+    >>> ex.export("ioi-heads.svg")    # heatmap + edits caption + .nc    # doctest: +SKIP
     """
 
     def __init__(
@@ -73,10 +81,12 @@ class Explorer(ipywidgets.HBox):
         metrics: Sequence[str] | None = None,
         top_k: int = 10,
         n_generate: int = 8,
+        curve: bool = False,
     ) -> None:
         self.hm = hm
+        metric = self.default_metric(target, distractor)
         if cube is None:
-            cube = hm.sweep(prompt, self.default_metric(target, distractor), mode="zero")
+            cube = hm.sweep(prompt, metric, mode="zero")
         live = LiveRun(hm, prompt, n_generate=n_generate)
         self._live = live
         self.grid = HeadGrid(cube, selected=heads)
@@ -98,12 +108,20 @@ class Explorer(ipywidgets.HBox):
             live=live,
         )
         self.attention = AttentionView(hm, prompt, heads=self.grid.selected, live=live)
+        #: the live scale-response figure (``curve=True``), else None
+        self.curve: ScaleResponseView | None = None
+        if curve:
+            low, high = self.controls.alpha_min, self.controls.alpha_max
+            alphas = sorted({*np.linspace(low, high, 17).round(6).tolist(), 0.0, 1.0})
+            self.curve = ScaleResponseView(
+                hm, prompt, metric=metric, controls=self.controls, alphas=alphas
+            )
         left = ipywidgets.VBox(
             [self.grid, self.controls, self.attention],
             layout=ipywidgets.Layout(flex="0 1 520px", min_width="360px"),
         )
         right = ipywidgets.VBox(
-            [self.output],
+            [self.output, *([self.curve] if self.curve is not None else [])],
             layout=ipywidgets.Layout(flex="1 1 480px", min_width="360px"),
         )
         super().__init__(
@@ -115,6 +133,7 @@ class Explorer(ipywidgets.HBox):
         self.controls.observe(self._edits_changed, "edits")
         self.attention.observe(self._patterns_needed, "run")
         self._patterns_needed()
+        self.grid.intervention = self.controls.intervention
 
     def _patterns_needed(self, change: Any = None) -> None:
         # capture patterns in the refresh's forward only while the AttentionView shows the
@@ -142,6 +161,37 @@ class Explorer(ipywidgets.HBox):
         """The cube shown in the grid."""
         return self.grid.cube
 
+    def figure(self, **kwargs: Any) -> Any:
+        """The current view as a bokeh figure: the grid's heatmap, selected heads outlined, a
+        caption naming the controls' interventions. Arguments as in :meth:`HeadGrid.figure`.
+
+        Example
+        -------
+        >>> fig = ex.figure(width=500)                      # doctest: +SKIP
+        >>> fig.select_one({"name": "caption"}).text        # doctest: +SKIP
+        'interventions: L3 H1 zero'
+        """
+        self.grid.intervention = self.controls.intervention
+        return self.grid.figure(**kwargs)
+
+    def export(self, path: str | Path | None = None, data: Any = True, **kwargs: Any) -> Path:
+        """Write the current view (:meth:`figure`) and its data: the edits named everywhere.
+
+        The figure's caption names the interventions of the controls (``L1 H2 ×0.5, ...``);
+        their JSON is in the figure's metadata and, with ``data=True`` (default), in the
+        ``intervention`` attr of the cube written beside it as ``.nc``. Arguments as in
+        :meth:`HeadGrid.export` (default path: ``grid.export_path``, which the grid's Export
+        button writes too).
+
+        Example
+        -------
+        >>> ex.controls.intervention = hw.Intervention.zero([(3, 1)])  # doctest: +SKIP
+        >>> ex.export("ioi.svg")                                       # doctest: +SKIP
+        PosixPath('ioi.svg')
+        """
+        self.grid.intervention = self.controls.intervention
+        return self.grid.export(path, data, **kwargs)
+
     def _selection_changed(self, change: Any) -> None:
         self.attention.heads = change["new"]
         self._patterns_needed()
@@ -152,6 +202,7 @@ class Explorer(ipywidgets.HBox):
         if heads != self.grid.selected:
             self.grid.selected = heads
         spec = self.controls.intervention
+        self.grid.intervention = spec  # named by the grid's Export button
         errors: list[Exception] = []
         for view in (self.output, self.attention):
             try:

@@ -1,7 +1,9 @@
-"""HeadGrid: a layer × head heatmap of any (layer, head) cube, with head selection."""
+"""HeadGrid: a layer × head heatmap of any (layer, head) cube, with head selection and export."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -9,7 +11,14 @@ import numpy as np
 import traitlets
 import xarray as xr
 
+from headwidgets.interventions import Intervention
 from headwidgets.widgets._common import check_heads, css, esm, float32_buffer
+from headwidgets.widgets._exporting import (
+    EXPORT_OPTIONS,
+    default_export_path,
+    view_figure,
+    written,
+)
 
 ColorScale = str  # "auto" | "sequential" | "diverging"
 COLOR_SCALES = ("auto", "sequential", "diverging")
@@ -33,6 +42,10 @@ class HeadGrid(anywidget.AnyWidget):
         Initially selected heads, ``[(layer, head), ...]``.
     title
         Shown above the grid (default: the cube's ``long_name`` or name).
+    export_path
+        The file the widget's "Export SVG" button writes (default
+        ``headwidgets-<cube name>.svg`` in the working directory; the suffix picks the
+        format), with the cube beside it as ``.nc``. See :meth:`export`.
 
     Example
     -------
@@ -41,7 +54,11 @@ class HeadGrid(anywidget.AnyWidget):
     >>> grid = HeadGrid(cube, selected=[(1, 2)])
     >>> grid.selected
     [[1, 2]]
-    >>> grid            # doctest: +SKIP   (renders in Jupyter)
+    >>> grid.export_path
+    'headwidgets-score.svg'
+    >>> grid  # renders in Jupyter                             # doctest: +SKIP
+    >>> grid.export("heads.svg")  # L1 H2 outlined, + heads.nc  # doctest: +SKIP
+    PosixPath('heads.svg')
     """
 
     _esm = esm("headgrid.js")
@@ -67,6 +84,23 @@ class HeadGrid(anywidget.AnyWidget):
     units = traitlets.Unicode("", help="Units of the values, shown in the hover (str).").tag(
         sync=True
     )
+    intervention = traitlets.Instance(
+        Intervention,
+        allow_none=True,
+        help="Intervention named in exports (caption, metadata, the .nc's 'intervention' attr); "
+        "None: none named. The Explorer keeps it equal to its controls'. Not synced.",
+    )
+    export_path = traitlets.Unicode(
+        "",
+        help="File the Export button writes (str; default headwidgets-<cube name>.svg, "
+        "relative to the working directory); the cube goes beside it as .nc.",
+    ).tag(sync=True)
+    export_status = traitlets.Unicode(
+        "", help="What the last export wrote, e.g. 'wrote a.svg and a.nc in /dir' (str)."
+    ).tag(sync=True)
+    export_error = traitlets.Unicode(
+        "", help="The last export's error ('' = none), shown in the widget (str)."
+    ).tag(sync=True)
     _values = traitlets.Bytes(help="float32 (layer, head) values, C order.").tag(sync=True)
     _shape = traitlets.List(traitlets.Int(), help="[n_layers, n_heads].").tag(sync=True)
     _layers = traitlets.List(traitlets.Int(), help="Layer coordinate of each row.").tag(sync=True)
@@ -81,12 +115,16 @@ class HeadGrid(anywidget.AnyWidget):
         vmax: float | None = None,
         selected: Any = (),
         title: str | None = None,
+        export_path: str | None = None,
     ) -> None:
         super().__init__(color_scale=color_scale, vmin=vmin, vmax=vmax)
         self.cube = as_head_cube(cube)
         if title is not None:
             self.title = title
+        if export_path is not None:
+            self.export_path = export_path
         self.selected = list(selected)
+        self.on_msg(self._handle_message)
 
     @traitlets.validate("cube")
     def _check_cube(self, proposal: Any) -> xr.DataArray:
@@ -95,6 +133,8 @@ class HeadGrid(anywidget.AnyWidget):
     @traitlets.observe("cube")
     def _send_cube(self, change: Any) -> None:
         cube: xr.DataArray = change["new"]
+        if self.export_path in ("", default_export_path(change["old"])):
+            self.export_path = default_export_path(cube)
         data, shape = float32_buffer(cube.values)
         layers = [int(v) for v in cube["layer"].values]
         heads = [int(v) for v in cube["head"].values]
@@ -122,6 +162,84 @@ class HeadGrid(anywidget.AnyWidget):
         layers = xr.DataArray([s[0] for s in self.selected], dims="selected")
         heads = xr.DataArray([s[1] for s in self.selected], dims="selected")
         return self.cube.sel(layer=layers, head=heads)
+
+    def figure(self, **kwargs: Any) -> Any:
+        """The current view as a bokeh figure: the heatmap, the selected heads outlined.
+
+        Keyword arguments go to :func:`headwidgets.figures.head_heatmap` (``palette``,
+        ``title``, ``width``, ``style``, ...). By default the figure follows the grid's
+        ``color_scale`` and ``vmin``/``vmax`` (``"auto"``: the house style's choice, which
+        also centres effects on 0). With :attr:`intervention` set, a caption names it.
+
+        Example
+        -------
+        >>> import numpy as np, xarray as xr
+        >>> grid = HeadGrid(xr.DataArray(np.ones((2, 3)), dims=("layer", "head"), name="s"),
+        ...                 selected=[(1, 2)])
+        >>> grid.figure().select_one({"name": "highlight"}).data_source.data["x"]
+        [2]
+        """
+        if self.color_scale != "auto":
+            kwargs.setdefault("diverging", self.color_scale == "diverging")
+        if self.vmin is not None:
+            kwargs.setdefault("low", self.vmin)
+        if self.vmax is not None:
+            kwargs.setdefault("high", self.vmax)
+        return view_figure(self.cube, self.selected, self.intervention, **kwargs)
+
+    def export(self, path: str | Path | None = None, data: Any = True, **kwargs: Any) -> Path:
+        """Write the current view (:meth:`figure`) and, by default, its data beside it.
+
+        Parameters
+        ----------
+        path
+            ``.svg``, ``.png``, ``.pdf`` or ``.html`` (default :attr:`export_path`).
+        data
+            ``True`` (default): write the cube beside the figure as ``.nc``; ``False``: no
+            data; or a cube to write instead.
+        **kwargs
+            ``scale`` and ``timeout`` go to :func:`headwidgets.export`, the rest to
+            :meth:`figure`.
+
+        Returns
+        -------
+        pathlib.Path
+            The figure's path.
+
+        Notes
+        -----
+        With :attr:`intervention` set (the Explorer sets it to its controls'), the figure gets
+        a caption naming the edits, and the intervention's JSON is in the figure's metadata
+        and in the ``intervention`` attr of the ``.nc`` (the cube's own value of that attr
+        moves to ``cube_intervention``).
+
+        Example
+        -------
+        >>> grid = HeadGrid(hm.sweep(prompt, "loss"), selected=[(1, 2)])   # doctest: +SKIP
+        >>> grid.export("loss.svg")                                         # doctest: +SKIP
+        PosixPath('loss.svg')
+        """
+        from headwidgets._export import export
+
+        exporting = {key: kwargs.pop(key) for key in EXPORT_OPTIONS if key in kwargs}
+        target = Path(path if path is not None else self.export_path or "headwidgets.svg")
+        return export(self.figure(**kwargs), target, data=data, **exporting)
+
+    def _handle_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        """The Export button: write :attr:`export_path`, report the files or the error."""
+        if not isinstance(content, dict) or content.get("type") != "export":
+            return
+        start = time.perf_counter()
+        status, error = "", ""
+        try:
+            path = self.export()
+            status = f"{written(path, True)} ({time.perf_counter() - start:.1f} s)"
+        except Exception as exc:  # shown in the widget, never lost in a log
+            error = f"export failed: {type(exc).__name__}: {exc}"
+        with self.hold_sync():
+            self.export_status = status
+            self.export_error = error
+        self.send({"type": "exported", "status": status or None, "error": error or None})
 
 
 def as_head_cube(cube: Any) -> xr.DataArray:

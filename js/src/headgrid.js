@@ -5,12 +5,16 @@
 //   _layers  layer coord labels                        _heads   head coord labels
 //   title, units                                       color_scale "auto"|"sequential"|"diverging"
 //   vmin, vmax (null = from data)                      selected [[layer, head], ...] (labels)
+//   export_path, export_status, export_error           the Export button's file and report
 //
 // Mouse: click selects one head, shift-click toggles, dragging a rectangle selects it
 // (shift-drag adds). Keyboard: arrows move a cursor, Enter/Space toggles the head under it.
+// The Export button sends {type: "export"}; Python writes export_path (+ .nc), sets
+// export_status / export_error and answers {type: "exported"}.
 import { decodeTensor } from "./binary.mjs";
 import { makeScale, rgbCss, ticks } from "./colors.mjs";
 import { batched, h, listeners, setupCanvas } from "./dom.mjs";
+import { exportView } from "./exporting.mjs";
 import { formatValue, headName } from "./format.mjs";
 import {
   applyClick,
@@ -44,8 +48,11 @@ function render({ model, el }) {
   const footer = h("div", { class: "hw-footer" });
   const clear = h("button", { class: "hw-button hw-small", text: "clear", title: "clear the selection" });
   const summary = h("span", { class: "hw-selection" });
-  footer.append(summary, clear);
-  root.append(title, h("div", { class: "hw-row" }, [plot, legend]), footer);
+  const exportButton = h("button", { class: "hw-button hw-small hw-export" });
+  const exportStatus = h("span", { class: "hw-export-status", attrs: { role: "status" } });
+  const exportError = h("div", { class: "hw-error hw-export-error", attrs: { role: "alert" } });
+  footer.append(summary, clear, exportButton, exportStatus);
+  root.append(title, h("div", { class: "hw-row" }, [plot, legend]), footer, exportError);
   el.append(root);
 
   let state = null; // decoded traits
@@ -53,6 +60,7 @@ function render({ model, el }) {
   let drag = null; // {x0, y0, x1, y1, shift}
   let cursor = null; // keyboard cursor {row, col}
   let hover = null;
+  let exporting = false; // from the click until Python answers
 
   function read() {
     const shape = model.get("_shape") ?? [0, 0];
@@ -303,6 +311,35 @@ function render({ model, el }) {
     draw();
   });
   ls.on(clear, "click", () => commit([]));
+
+  function drawExport() {
+    const view = exportView({
+      path: model.get("export_path"),
+      status: model.get("export_status"),
+      error: model.get("export_error"),
+      busy: exporting,
+    });
+    exportButton.textContent = view.label;
+    exportButton.title = view.title;
+    exportButton.disabled = view.disabled;
+    exportStatus.textContent = view.status;
+    exportError.textContent = view.error;
+  }
+  ls.on(exportButton, "click", () => {
+    if (exporting) return;
+    exporting = true;
+    drawExport();
+    model.send({ type: "export" });
+  });
+  ls.model(model, "msg:custom", (msg) => {
+    if (msg?.type !== "exported") return;
+    exporting = false;
+    drawExport();
+  });
+  for (const name of ["export_path", "export_status", "export_error"]) {
+    ls.model(model, `change:${name}`, drawExport);
+  }
+  drawExport();
 
   const redraw = batched(() => {
     try {

@@ -1,0 +1,244 @@
+"""Layer × head heatmaps: :func:`head_heatmap`, :func:`difference_cube`, :func:`cube_difference`.
+
+Private module; use them from :mod:`headwidgets.figures`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from bokeh.models import ColumnDataSource, HoverTool, Range1d
+
+from headwidgets._export import remember
+from headwidgets._figstyle import (
+    _colorbar,
+    _figure,
+    _head_pairs,
+    _is_effect,
+    _label,
+    _mapper,
+    _meta,
+    _only,
+    _px,
+    _style,
+    _ticks,
+    _title,
+)
+from headwidgets.cubes import check_cube
+
+
+def head_heatmap(
+    cube: xr.DataArray,
+    highlight: Iterable[tuple[int, int]] | Any | None = None,
+    palette: str | Sequence[str] | None = None,
+    diverging: bool | None = None,
+    title: str | None = None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    colorbar: bool = True,
+    width: int | None = None,
+    height: int | None = None,
+    style: Mapping[str, Any] | None = None,
+) -> Any:
+    """Layer × head heatmap of a (layer, head) cube, one rect glyph per head.
+
+    Parameters
+    ----------
+    cube
+        A cube with dims exactly ``("layer", "head")`` (reduce others first). NaN cells are
+        drawn in the style's ``nan_color``.
+    highlight
+        Heads to outline: ``(layer, head)`` pairs, a ``top_heads`` DataFrame or an
+        ``Intervention`` (its edited heads).
+    palette
+        A bokeh palette name or a list of colors (default: the style's sequential palette for
+        scores, its diverging palette for effects).
+    diverging
+        Center the colors on 0 (symmetric limits). Default: when the cube has values of both
+        signs or its attrs name an effect (ablation, patching, attribution, logit diff).
+    title
+        Figure title (default: the cube's ``model`` attr; ``""`` for none).
+    low, high
+        Color limits (default: 0 (or the minimum, if negative) to the maximum; ``±max|value|``
+        when diverging).
+    colorbar
+        Draw a color bar titled ``long_name [units]``.
+    width, height
+        Size in CSS pixels (default: the style's width, height from the cube's aspect).
+    style
+        Overrides of :data:`HOUSE_STYLE`.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+        Layer 0 at the top, heads left to right; hover shows layer, head and value.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from headwidgets.cubes import make_cube
+    >>> cube = make_cube(np.random.randn(4, 6), ("layer", "head"), name="ablation_effect")
+    >>> fig = head_heatmap(cube, highlight=[(3, 1)])
+    >>> fig.select_one({"name": "cells"}).glyph.fill_color["transform"].low < 0
+    True
+    """
+    check_cube(cube)
+    cube = _only(cube, ("layer", "head"), "head_heatmap")
+    s = _style(style)
+    values = np.asarray(cube.values, dtype=float)
+    n_layers, n_heads = values.shape
+    layers, heads = cube["layer"].values, cube["head"].values
+    signed = _is_effect(cube, values) if diverging is None else diverging
+    mapper = _mapper(values, palette, signed, low, high, s)
+    label = _label(cube)
+    title = _title(cube, title)
+
+    width = int(width or s["width"])
+    frame_w = width - 40 - (75 if colorbar else 12)  # minus the y axis and the color bar
+    frame_h = np.clip(frame_w / n_heads * n_layers, 60, 900)  # square cells
+    height = int(height or round(frame_h + 44 + (26 if title else 8)))
+    fig = _figure(
+        s,
+        width,
+        height,
+        title,
+        x_range=Range1d(start=-0.5, end=n_heads - 0.5),
+        y_range=Range1d(start=n_layers - 0.5, end=-0.5),
+    )
+    fig.grid.visible = False
+    fig.xaxis.axis_label, fig.yaxis.axis_label = "head", "layer"
+    tick_px = _px(s["tick_font_size"])
+    head_text, layer_text = [str(h) for h in heads], [str(layer) for layer in layers]
+    _ticks(fig.xaxis[0], head_text, frame_w, 0.62 * tick_px * max(map(len, head_text)) + 5)
+    _ticks(fig.yaxis[0], layer_text, height - 70, tick_px * 1.4)
+
+    row, col = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
+    source = ColumnDataSource(
+        {
+            "x": col.ravel(),
+            "y": row.ravel(),
+            "layer": layers[row.ravel()],
+            "head": heads[col.ravel()],
+            "value": values.ravel(),
+        }
+    )
+    fill = {"field": "value", "transform": mapper}
+    # a hairline of the same color closes the seams some PDF viewers draw between cells
+    cells = fig.rect(
+        "x",
+        "y",
+        1,
+        1,
+        source=source,
+        fill_color=fill,
+        line_color=fill,
+        line_width=0.5,
+        name="cells",
+    )
+    fig.add_tools(
+        HoverTool(
+            renderers=[cells],
+            tooltips=[("layer", "@layer"), ("head", "@head"), (label, "@value{0.0000}")],
+        )
+    )
+
+    pairs = _head_pairs(highlight)
+    layer_at = {int(v): i for i, v in enumerate(layers)}
+    head_at = {int(v): i for i, v in enumerate(heads)}
+    missing = [p for p in pairs if p[0] not in layer_at or p[1] not in head_at]
+    if missing:
+        raise ValueError(
+            f"highlighted heads {missing} are not in the cube (layers "
+            f"{layers.tolist()}, heads {heads.tolist()})"
+        )
+    if pairs:
+        fig.rect(
+            [head_at[h] for _, h in pairs],
+            [layer_at[la] for la, _ in pairs],
+            0.92,
+            0.92,
+            fill_color=None,
+            line_color=s["highlight_color"],
+            line_width=s["highlight_width"],
+            name="highlight",
+        )
+    if colorbar:
+        fig.add_layout(_colorbar(mapper, label, s, width=10, padding=6), "right")
+    remember(
+        fig,
+        cube,
+        _meta(
+            "head_heatmap",
+            cube,
+            title=title,
+            long_name=label,
+            highlight=[list(p) for p in pairs] or None,
+        ),
+    )
+    return fig
+
+
+def difference_cube(
+    cube_a: xr.DataArray, cube_b: xr.DataArray, labels: Sequence[str] | None = None
+) -> xr.DataArray:
+    """``cube_a − cube_b`` aligned on (layer, head); heads present in only one are NaN.
+
+    ``labels`` name the two cubes (default: their ``model`` attrs, as in
+    :func:`headwidgets.cubes.compare`); the result's ``long_name`` is ``Δ long_name`` and
+    its ``difference`` attr says ``a − b``.
+
+    Example
+    -------
+    >>> from headwidgets.cubes import make_cube
+    >>> a = make_cube([[1.0, 2.0]], ("layer", "head"), name="s", attrs={"model": "early"})
+    >>> b = make_cube([[0.5, 2.5]], ("layer", "head"), name="s", attrs={"model": "late"})
+    >>> d = difference_cube(a, b)
+    >>> d.values.tolist(), d.attrs["long_name"], d.attrs["difference"]
+    ([[0.5, -0.5]], 'Δ s', 'early − late')
+    """
+    from headwidgets.cubes import compare
+
+    both = compare(cube_a, cube_b, labels=labels)
+    names = [str(n) for n in both["model"].values]
+    diff = both.isel(model=0, drop=True) - both.isel(model=1, drop=True)
+    attrs = dict(both.attrs)
+    base = str(cube_a.attrs.get("long_name") or cube_a.name)
+    attrs.update(long_name=f"Δ {base}", method="difference", difference=f"{names[0]} − {names[1]}")
+    for key in ("units", "metric"):
+        attrs.setdefault(key, str(cube_a.attrs.get(key, "")))
+    diff.attrs = attrs
+    return check_cube(diff.rename(f"{both.name}_difference"), require=())
+
+
+def cube_difference(
+    cube_a: xr.DataArray,
+    cube_b: xr.DataArray,
+    labels: Sequence[str] | None = None,
+    highlight: Iterable[tuple[int, int]] | Any | None = None,
+    title: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Diverging heatmap of ``cube_a − cube_b`` (two models, checkpoints or prompts).
+
+    Keyword arguments go to :func:`head_heatmap`; the data is :func:`difference_cube`.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from headwidgets.cubes import make_cube
+    >>> a = make_cube(np.random.rand(2, 3), ("layer", "head"), name="s", attrs={"model": "a"})
+    >>> b = make_cube(np.random.rand(2, 3), ("layer", "head"), name="s", attrs={"model": "b"})
+    >>> cube_difference(a, b).title.text
+    'a − b'
+    """
+    diff = difference_cube(cube_a, cube_b, labels)
+    names = [str(n) for n in json.loads(diff.attrs["model"])] if labels is None else list(labels)
+    if title is None:
+        title = f"{names[0]} − {names[1]}"
+    kwargs.setdefault("diverging", True)
+    return head_heatmap(diff, highlight=highlight, title=title, **kwargs)

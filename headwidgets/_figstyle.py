@@ -1,0 +1,312 @@
+"""The figures' house style and the helpers every builder shares (private).
+
+Palettes (:data:`DIVERGING`, :data:`OKABE_ITO`), :data:`HOUSE_STYLE`, and small functions
+that style a bokeh figure, build color mappers, legends and color bars, and read labels and
+titles from a cube's attrs. The public names are re-exported by :mod:`headwidgets.figures`.
+
+Example
+-------
+>>> from headwidgets._figstyle import HOUSE_STYLE, _style
+>>> _style({"width": 500})["width"], HOUSE_STYLE["width"]
+(500, 340)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from bokeh.models import BasicTicker, FixedTicker, LinearColorMapper
+from bokeh.models.annotations import ColorBar, Legend, LegendItem, Title
+from bokeh.plotting import figure
+
+
+def _interpolate(stops: Sequence[str], n: int) -> tuple[str, ...]:
+    rgb = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in stops], dtype=float)
+    where = np.linspace(0, len(stops) - 1, n)
+    channels = [np.interp(where, np.arange(len(stops)), rgb[:, i]) for i in range(3)]
+    return tuple("#{:02x}{:02x}{:02x}".format(*(round(c[j]) for c in channels)) for j in range(n))
+
+
+#: ColorBrewer RdBu, blue (negative) – near-white (0) – red (positive), 256 steps
+DIVERGING: tuple[str, ...] = _interpolate(
+    (
+        "#053061",
+        "#2166ac",
+        "#4393c3",
+        "#92c5de",
+        "#d1e5f0",
+        "#f7f7f7",
+        "#fddbc7",
+        "#f4a582",
+        "#d6604d",
+        "#b2182b",
+        "#67001f",
+    ),
+    256,
+)
+#: Okabe & Ito's colorblind-safe qualitative colors (yellow last: weak on white)
+OKABE_ITO: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#000000",
+    "#F0E442",
+)
+
+#: the house style; sizes in CSS px (96 = 1 inch), fonts in pt so they read at column width
+HOUSE_STYLE: dict[str, Any] = {
+    "width": 340,
+    "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
+    "mono_font": "DejaVu Sans Mono, Menlo, Consolas, monospace",
+    "title_font_size": "10pt",
+    "label_font_size": "9pt",
+    "tick_font_size": "8pt",
+    "sequential": "Viridis256",
+    "diverging": DIVERGING,
+    "lines": OKABE_ITO,
+    "line_width": 2.0,
+    "nan_color": "#d9d9d9",
+    "highlight_color": "#000000",
+    "highlight_width": 2.0,
+    "background": "#ffffff",
+    "toolbar": False,
+}
+_EFFECT_WORDS = ("effect", "ablation", "patching", "attribution", "logit_diff", "difference")
+_DASHES = ("solid", "dashed", "dotted", "dotdash")
+
+
+# ---------------------------------------------------------------------------------------------
+# style helpers
+
+
+def _style(style: Mapping[str, Any] | None) -> dict[str, Any]:
+    unknown = set(style or {}) - set(HOUSE_STYLE)
+    if unknown:
+        raise TypeError(
+            f"unknown style keys {sorted(unknown)}; expected some of {list(HOUSE_STYLE)}"
+        )
+    return {**HOUSE_STYLE, **(style or {})}
+
+
+def _palette(palette: str | Sequence[str]) -> tuple[str, ...]:
+    if not isinstance(palette, str):
+        return tuple(palette)
+    from bokeh import palettes
+
+    found = getattr(palettes, palette, None)
+    if isinstance(found, tuple):
+        return found
+    if palette in palettes.all_palettes:
+        sizes = palettes.all_palettes[palette]
+        return tuple(sizes[max(sizes)])
+    raise ValueError(
+        f"unknown palette {palette!r}; use a bokeh.palettes name such as "
+        "'Viridis256', 'Cividis256', 'RdBu11', or a list of colors"
+    )
+
+
+def _px(size: str) -> float:
+    """CSS pixels of a font size such as '9pt' or '12px'."""
+    return float(size[:-2]) * (4 / 3 if size.endswith("pt") else 1.0)
+
+
+def _figure(s: Mapping[str, Any], width: int, height: int, title: str | None, **kw: Any) -> Any:
+    fig = figure(
+        width=int(width),
+        height=int(height),
+        title=title or None,
+        toolbar_location="right" if s["toolbar"] else None,
+        tools="",
+        **kw,
+    )
+    fig.background_fill_color = fig.border_fill_color = s["background"]
+    fig.outline_line_color = None
+    _title_style(fig, s)
+    for axis in fig.axis:
+        axis.axis_label_text_font = axis.major_label_text_font = s["font"]
+        axis.axis_label_text_font_size = s["label_font_size"]
+        axis.axis_label_text_font_style = "normal"
+        axis.major_label_text_font_size = s["tick_font_size"]
+        axis.minor_tick_line_color = None
+    return fig
+
+
+def _title_style(fig: Any, s: Mapping[str, Any]) -> None:
+    if isinstance(fig.title, Title):
+        fig.title.text_font, fig.title.text_font_size = s["font"], s["title_font_size"]
+        fig.title.text_font_style = "normal"
+
+
+def _legend(
+    items: list[LegendItem], s: Mapping[str, Any], location: Any, horizontal: bool = False
+) -> Legend:
+    legend = Legend(
+        orientation="horizontal" if horizontal else "vertical",
+        items=items,
+        location=location,
+        label_text_font=s["font"],
+        label_text_font_size=s["tick_font_size"],
+        spacing=0,
+        border_line_color=None,
+        background_fill_alpha=0.8,
+    )
+    legend.padding = 4  # type: ignore[assignment]
+    return legend
+
+
+def _colorbar(mapper: LinearColorMapper, label: str, s: Mapping[str, Any], **kw: Any) -> ColorBar:
+    return ColorBar(
+        color_mapper=mapper,
+        title=label,
+        ticker=BasicTicker(desired_num_ticks=5),
+        title_text_font=s["font"],
+        title_text_font_size=s["tick_font_size"],
+        title_text_font_style="normal",
+        major_label_text_font=s["font"],
+        major_label_text_font_size=s["tick_font_size"],
+        background_fill_color=s["background"],
+        **kw,
+    )
+
+
+def _label(cube: xr.DataArray | None, default: str = "value") -> str:
+    """``long_name [units]`` from the cube's attrs (the axis or color bar title)."""
+    if cube is None:
+        return default
+    name = str(cube.attrs.get("long_name") or cube.name or default)
+    units = str(cube.attrs.get("units") or "")
+    return f"{name} [{units}]" if units else name
+
+
+def _title(cube: xr.DataArray | None, title: str | None, extra: str = "") -> str | None:
+    if title is not None:
+        return title or None
+    model = str(cube.attrs.get("model", "")) if cube is not None else ""
+    parts = [p for p in (model, extra) if p]
+    return " · ".join(parts) or None
+
+
+def _is_effect(cube: xr.DataArray, values: np.ndarray) -> bool:
+    """Effects (signed changes) get a diverging palette; scores a sequential one."""
+    finite = values[np.isfinite(values)]
+    if finite.size and finite.min() < 0 < finite.max():
+        return True
+    words = " ".join(str(cube.attrs.get(k, "")) for k in ("method", "metric", "long_name"))
+    return any(word in f"{words} {cube.name}".lower() for word in _EFFECT_WORDS)
+
+
+def _mapper(
+    values: np.ndarray,
+    palette: str | Sequence[str] | None,
+    diverging: bool,
+    low: float | None,
+    high: float | None,
+    s: Mapping[str, Any],
+) -> LinearColorMapper:
+    finite = values[np.isfinite(values)]
+    if diverging:
+        bound = float(np.abs(finite).max()) if finite.size else 1.0
+        bound = bound or 1.0
+        lo, hi = -bound, bound
+    else:
+        # scores that cannot be negative (attention, probabilities) start at 0, so colors
+        # compare across figures
+        lo = min(float(finite.min()), 0.0) if finite.size else 0.0
+        hi = float(finite.max()) if finite.size else 1.0
+    lo, hi = lo if low is None else float(low), hi if high is None else float(high)
+    if hi <= lo:
+        lo, hi = lo - 0.5, lo + 0.5
+    chosen = palette if palette is not None else s["diverging" if diverging else "sequential"]
+    return LinearColorMapper(palette=_palette(chosen), low=lo, high=hi, nan_color=s["nan_color"])
+
+
+def _colors(values: np.ndarray, mapper: LinearColorMapper) -> list[str]:
+    """The colors BokehJS's mapper gives ``values`` (for text contrast decisions)."""
+    palette = list(mapper.palette)  # type: ignore[arg-type]
+    low, high = float(mapper.low), float(mapper.high)  # type: ignore[arg-type]
+    out = []
+    for number in values:
+        if not np.isfinite(number):
+            out.append(str(mapper.nan_color))
+            continue
+        index = int((number - low) / (high - low) * len(palette))
+        out.append(str(palette[min(max(index, 0), len(palette) - 1)]))
+    return out
+
+
+def _ink(color: str) -> str:
+    """Black or white text, whichever reads on ``color`` (relative luminance)."""
+    if not color.startswith("#") or len(color) < 7:
+        return "#000000"
+    r, g, b = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return "#000000" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "#ffffff"
+
+
+def _ticks(axis: Any, labels: Sequence[str], room_px: float, label_px: float) -> None:
+    """Integer ticks at positions 0..n-1 labelled ``labels``, thinned to fit ``room_px``."""
+    step = max(1, math.ceil(len(labels) * label_px / max(room_px, 1.0)))
+    ticks = list(range(0, len(labels), step))
+    axis.ticker = FixedTicker(ticks=ticks)
+    axis.major_label_overrides = {tick: labels[tick] for tick in ticks}
+
+
+def _show_token(token: str) -> str:
+    return token.replace("\n", "↵").replace("\t", "⇥").replace("\r", "") or "∅"
+
+
+def _meta(kind: str, cube: xr.DataArray | None, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"figure": kind}
+    if cube is not None:
+        meta["name"] = str(cube.name)
+        meta.update({str(k): v for k, v in cube.attrs.items() if not str(k).startswith("_")})
+    meta.update({k: v for k, v in extra.items() if v is not None})
+    return meta
+
+
+def _only(cube: xr.DataArray, dims: tuple[str, ...], who: str) -> xr.DataArray:
+    extra = [str(d) for d in cube.dims if d not in dims]
+    if extra:
+        raise ValueError(
+            f"{who} needs a {dims} cube; reduce or select dims {extra} first, "
+            f"e.g. cube.mean({extra[0]!r}) or cube.sel({extra[0]}=...)"
+        )
+    return cube.transpose(*dims)
+
+
+def _pick(cube: xr.DataArray, who: str, **choice: Any) -> xr.DataArray:
+    """Select one ``layer``/``head``/``prompt`` (size-1 dims are taken as they are)."""
+    for dim, chosen in choice.items():
+        if dim not in cube.dims:
+            if chosen is not None:
+                raise ValueError(f"{dim}={chosen!r} given but the cube has no {dim!r} dim")
+            continue
+        if chosen is None:
+            if cube.sizes[dim] != 1:
+                found = cube[dim].values.tolist()
+                raise ValueError(f"{who} shows one {dim}: pass {dim}=... (the cube has {found})")
+            chosen = cube[dim].values[0]
+        cube = cube.sel({dim: chosen}) if dim in cube.indexes else cube.isel({dim: int(chosen)})
+    return cube
+
+
+def _head_pairs(heads: Any) -> list[tuple[int, int]]:
+    if heads is None:
+        return []
+    if hasattr(heads, "heads") and not isinstance(heads, (set, frozenset, list, tuple)):
+        heads = heads.heads  # an Intervention
+    if hasattr(heads, "columns"):  # a top_heads DataFrame
+        heads = zip(heads["layer"], heads["head"], strict=True)
+    pairs = []
+    for item in heads:
+        pair = tuple(item)
+        if len(pair) != 2:
+            raise ValueError(f"highlight takes (layer, head) pairs, got {item!r}")
+        pairs.append((int(pair[0]), int(pair[1])))
+    return sorted(set(pairs))
