@@ -53,7 +53,11 @@ class Recipe:
     alternation: float = 0.2
     """``induction-2l``: probability that a chunk is an alternation ``x y x y ...``."""
     short_copies: float = 0.5
-    """``induction-2l``: probability that a copied span is 2..3 tokens long."""
+    """``induction-2l``: probability that a copied span is 2 tokens long (else 3..30)."""
+    repeat_rows: float = 0.25
+    """``induction-2l``: share of rows that are ``BOS + P + R + R + F``."""
+    position_jitter: int = 0
+    """Random offset (0..jitter) added to each row's position ids (GPT-2 position embeddings)."""
     mix: tuple[tuple[str, float], ...] = ()
     """Task shares of ``circuits-4l`` batches (default :data:`CIRCUITS_MIX`)."""
 
@@ -213,6 +217,7 @@ def induction_batch(
     seq_len: int,
     alternation: float = 0.2,
     short_copies: float = 0.5,
+    repeat_rows: float = 0.25,
 ) -> Batch:
     """Random-token sequences with repeated spans at random places (ids directly, BOS = 0).
 
@@ -238,24 +243,25 @@ def induction_batch(
     rows = []
     for _ in range(batch_size):
         seq: list[int] = []
-        if rng.random() < 0.25:
+        if rng.random() < repeat_rows:
             r = fresh(rng.randint(4, min(50, (length - 1) // 2)))
             seq = fresh(rng.randint(0, min(30, length - 2 * len(r)))) + r + r
             seq += fresh(length - len(seq))
         else:
             while len(seq) < length:
-                if rng.random() < alternation:
+                u = rng.random()
+                if u < alternation:
                     k = rng.randint(4, 8)
                     seq += (fresh(2) * k)[:k]
                 elif len(seq) >= 4 and rng.random() < 0.5:
                     if rng.random() < short_copies:
-                        k = rng.randint(2, 3)
+                        k = 2
                     else:
-                        k = rng.randint(4, min(40, len(seq)))
+                        k = rng.randint(3, min(30, len(seq)))
                     start = rng.randrange(len(seq) - k + 1)
                     seq += seq[start : start + k]
                 else:
-                    seq += fresh(rng.randint(1, 12))
+                    seq += fresh(rng.randint(1, 8))
         rows.append([0, *seq[:length]])
     return _pad(rows, 3)
 
@@ -412,7 +418,11 @@ def train(
             group["lr"] = lr_at(step)
         ids, labels = batch_fn(rng)
         dev = next(model.parameters()).device
-        loss = model(input_ids=ids.to(dev), labels=labels.to(dev)).loss
+        extra = {}
+        if recipe.position_jitter:
+            offsets = torch.tensor([rng.randint(0, recipe.position_jitter) for _ in ids])
+            extra["position_ids"] = (offsets[:, None] + torch.arange(ids.shape[1])).to(dev)
+        loss = model(input_ids=ids.to(dev), labels=labels.to(dev), **extra).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -463,6 +473,7 @@ def build(
                 recipe.seq_len,
                 recipe.alternation,
                 recipe.short_copies,
+                recipe.repeat_rows,
             ),
             lambda: _induction_eval(model),
             steps,
