@@ -56,6 +56,8 @@ class Recipe:
     """``induction-2l``: probability that a copied span is 2 tokens long (else 3..30)."""
     repeat_rows: float = 0.25
     """``induction-2l``: share of rows that are ``BOS + P + R + R + F``."""
+    sinusoidal_positions: bool = False
+    """``induction-2l``: initialize the learned position embeddings with a scaled sinusoid."""
     position_jitter: int = 0
     """Random offset (0..jitter) added to each row's position ids (GPT-2 position embeddings)."""
     mix: tuple[tuple[str, float], ...] = ()
@@ -444,6 +446,16 @@ def train(
     return result
 
 
+@torch.no_grad()
+def _sinusoid_(weight: torch.Tensor, scale: float = 0.03) -> None:
+    """Overwrite a (positions, dim) embedding with ``scale`` times the transformer sinusoid."""
+    n_pos, dim = weight.shape
+    pos = torch.arange(n_pos, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    weight[:, 0::2] = scale * torch.sin(pos * freq)
+    weight[:, 1::2] = scale * torch.cos(pos * freq)
+
+
 def _save(model, tokenizer, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -463,6 +475,8 @@ def build(
     if name == "induction-2l":
         tokenizer = build_tokenizer(tasks.induction_vocab(), INDUCTION_CTX)
         model = induction_model(**dict(recipe.model))
+        if recipe.sinusoidal_positions:
+            _sinusoid_(model.transformer.wpe.weight)
         model.to(device)
         result = train(
             model,
