@@ -45,6 +45,18 @@ def _cuda_graph_forward(hm: Any, ids: Any) -> Any:
     return graph.replay
 
 
+def _sweep(hm: Any, text: str, ids: Any, metric: Any, specs: Any, grow: bool, graphs: bool) -> Any:
+    """A timed callable: the all-heads sweep, with or without prefix reuse and CUDA graphs."""
+
+    def run() -> Any:
+        hm._graphs.disabled = not graphs
+        return hm.run_batch(
+            text, specs, 1, lambda lg, base: metric.compute(hm, lg, ids, base), grow=grow
+        )
+
+    return run
+
+
 def gpt2_rows(dtype_name: str, n_tokens: int, quick: bool, reps: int) -> dict[str, Any]:
     import torch
     from _common import build, prompt, timeit
@@ -107,13 +119,7 @@ def gpt2_rows(dtype_name: str, n_tokens: int, quick: bool, reps: int) -> dict[st
         rows["nnsight: one traced forward with one head zeroed"] = {"error": str(err)[:120]}
 
     def sweep(grow: bool, graphs: bool) -> Any:
-        def run() -> Any:
-            hm._graphs.disabled = not graphs
-            return hm.run_batch(
-                text, specs, 1, lambda lg, base: metric.compute(hm, lg, ids, base), grow=grow
-            )
-
-        return run
+        return _sweep(hm, text, ids, metric, specs, grow, graphs)
 
     label = f"all-heads sweep, ONE batched forward ({len(specs)} rows)"
     rows[f"{label}, eager, no prefix reuse"] = timeit(sweep(False, False), reps)
@@ -144,13 +150,7 @@ def llama_rows(quick: bool, reps: int) -> dict[str, Any]:
     rows["Llama-1.2B shape, bf16 forward, 64 tokens"] = timeit(plain, reps)
 
     def sweep(grow: bool, graphs: bool) -> Any:
-        def run() -> Any:
-            hm._graphs.disabled = not graphs
-            return hm.run_batch(
-                text, specs, 1, lambda lg, base: metric.compute(hm, lg, ids, base), grow=grow
-            )
-
-        return run
+        return _sweep(hm, text, ids, metric, specs, grow, graphs)
 
     n = len(specs)
     fewer = max(3, reps // 3)

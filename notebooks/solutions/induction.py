@@ -148,6 +148,8 @@ def check_heads(kind: str, answer: Any, hm: Any, prompts: Sequence[str], thresho
             f"{'; '.join(p for p in parts if p)}. Hint: read the {kind} cube, e.g. "
             f"cubes[{kind!r}].to_pandas(), or hw.top_heads(cubes[{kind!r}], 5)"
         )
+    if not want:
+        return _ok(f"in this model no head's {kind} score is above {threshold}.")
     layers = sorted({layer for layer, _ in want})
     return _ok(f"{kind} heads {sorted(want)} (layer{'s' if len(layers) > 1 else ''} {layers}).")
 
@@ -234,10 +236,12 @@ def check_choice(
             "run copy_losses with the previous-token heads zero-ablated and compare each copy "
             "with the clean losses"
         )
-    return _ok(
-        "without previous-token heads the induction heads cannot find 'the token after the "
-        "earlier copy': their keys need the previous token's identity (K-composition)."
-    )
+    if want == "second":
+        return _ok(
+            "without previous-token heads the induction heads cannot find 'the token after "
+            "the earlier copy': their keys need the previous token's identity (K-composition)."
+        )
+    return _ok(f"in this model the answer is {want!r}.")
 
 
 # ---------------------------------------------------------------------------------------------
