@@ -101,6 +101,12 @@ def head_heatmap(
     width = int(width or s["width"])
     frame_w = width - 40 - (75 if colorbar else 12)  # minus the y axis and the color bar
     frame_h = np.clip(frame_w / n_heads * n_layers, 60, 900)  # square cells
+    if colorbar:  # the color bar's title runs along the bar: it must fit beside it
+        label_px = 0.56 * _px(s["tick_font_size"])
+        if label_px * len(label) + 12 > frame_h and cube.name:
+            units = cube.attrs.get("units")
+            label = f"{cube.name} [{units}]" if units else str(cube.name)  # the short form
+        frame_h = max(frame_h, label_px * len(label) + 12)
     height = int(height or round(frame_h + 44 + (26 if title else 8)))
     fig = _figure(
         s,

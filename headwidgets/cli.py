@@ -634,6 +634,7 @@ def _causal_score(
     progress: bool,
 ) -> Any:
     fn = _score_function(name)
+    common = {"reduce": reduce, "progress": progress}
     if name == "retrieval":
         needles = prompts.needles or prompts.targets
         if needles is None:
@@ -641,34 +642,18 @@ def _causal_score(
                 f"retrieval needs the needle of each prompt: use @needle, or add the needle "
                 f"text as a tab-separated second column to {prompts.source}"
             )
-        cube = fn(hm, prompts.prompts, needles, batch_size=args.batch_size, progress=progress)
-    elif name == "direct_logit_attribution":
-        prompts.metrics(args.metric)  # the same checks as the other causal scores
-        cube = fn(hm, prompts.prompts, prompts.targets, prompts.distractors, progress=progress)
-    elif name == "ablation_effect":
-        cube = fn(hm, prompts.prompts, prompts.metrics(args.metric), progress=progress)
-    else:
-        metrics = prompts.metrics(args.metric)
-        if prompts.corrupted is None:
-            raise CLIError(
-                f"{name} needs corrupted prompts: use @ioi or @successor, or add a 4th "
-                f"tab-separated column to {prompts.source}"
-            )
-        cube = fn(hm, prompts.prompts, prompts.corrupted, metrics, progress=progress)
-    return _reduce_prompts(cube, reduce)
-
-
-def _reduce_prompts(cube: Any, reduce: str | None) -> Any:
-    """Mean/median over the ``prompt`` dim, keeping attrs (the text coords go with the dim)."""
-    if reduce is None or "prompt" not in cube.dims:
-        return cube
-    n = cube.sizes["prompt"]
-    reduced = getattr(cube, reduce)("prompt", skipna=True, keep_attrs=True)
-    reduced = reduced.drop_vars(
-        [c for c in ("prompt_text", "token", "key_token") if c in reduced.coords]
-    )
-    reduced.attrs["reduce"] = f"{reduce} over {n} prompts"
-    return reduced
+        return fn(hm, prompts.prompts, needles, batch_size=args.batch_size, **common)
+    metrics = prompts.metrics(args.metric)  # checks that there are targets
+    if name == "direct_logit_attribution":
+        return fn(hm, prompts.prompts, prompts.targets, prompts.distractors, **common)
+    if name == "ablation_effect":
+        return fn(hm, prompts.prompts, metrics, **common)
+    if prompts.corrupted is None:
+        raise CLIError(
+            f"{name} needs corrupted prompts: use @ioi or @successor, or add a 4th "
+            f"tab-separated column to {prompts.source}"
+        )
+    return fn(hm, prompts.prompts, prompts.corrupted, metrics, **common)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

@@ -191,6 +191,19 @@ def test_color_bar_title_is_long_name_with_units(score: xr.DataArray) -> None:
     assert bar.title == "induction score [attention]"
 
 
+def test_color_bar_title_of_a_flat_cube_is_shortened_and_fits_beside_the_bar() -> None:
+    # a 2 x 4 cube is too short for "induction: attention to the token after ..." along the bar
+    cube = _heads(np.random.default_rng(3).random((2, 4)))
+    cube.attrs["long_name"] = "induction: attention to the token after the earlier copy"
+    fig = figures.head_heatmap(cube)
+    (bar,) = fig.right
+    assert bar.title == "induction [attention]"
+    frame_h = fig.height - 44 - 26 * bool(fig.title and fig.title.text)
+    assert frame_h >= 0.56 * (8 * 4 / 3) * len(bar.title), (fig.height, bar.title)
+    roomy = figures.head_heatmap(_heads(np.random.default_rng(3).random((12, 12))))
+    assert roomy.right[0].title == "induction score [attention]"  # the long form when it fits
+
+
 def test_highlight_outlines_exactly_the_chosen_heads(score: xr.DataArray) -> None:
     fig = figures.head_heatmap(score, highlight=[(1, 2), (5, 7)])
     outline = fig.select_one({"name": "highlight"})

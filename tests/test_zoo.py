@@ -195,22 +195,11 @@ def test_heldout_ioi_names_and_templates_never_occur_in_ioi_training_data():
 # ---------------------------------------------------------------------------------------------
 
 
-# Known failure of the shipped induction-2l (weights of 2026-11-23 23:12), kept visible, not
-# loosened: it lowers the second-copy loss by > 2 nats (tested below) but not through the
-# classic two-head circuit; measured best layer-1 induction score 0.007 (target >= 0.7) and
-# best layer-0 previous-token score 0.017 (target >= 0.5). Issue 3 stays open for a retrain.
-_INDUCTION_2L_CIRCUIT = pytest.mark.xfail(
-    strict=True, reason="induction-2l lacks the prev-token -> induction circuit; see issue 3"
-)
-
-
-@_INDUCTION_2L_CIRCUIT
 def test_induction_2l_best_layer1_head_has_induction_score_above_0_7(induction_hm):
     induction, _ = _induction_scores(induction_hm, _repeat_prompts())
     assert induction[1].max().item() >= 0.7, induction
 
 
-@_INDUCTION_2L_CIRCUIT
 def test_induction_2l_layer0_has_a_previous_token_head(induction_hm):
     _, previous = _induction_scores(induction_hm, _repeat_prompts())
     assert previous[0].max().item() >= 0.5, previous

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent
 MODELS: dict[str, str] = {
     "induction-2l": (
         "GPT-2 style, 2 layers x 4 heads, d_model 128: trained on random tokens with repeated "
-        "spans; previous-token heads in layer 0, induction heads in layer 1."
+        "spans; previous-token head 0.1 in layer 0 feeds induction heads 1.0-1.3 in layer 1."
     ),
     "circuits-4l": (
         "Llama style (RMSNorm, rotary, GQA 4 query / 2 key-value heads), 4 layers x 4 heads, "

@@ -52,14 +52,10 @@ class Recipe:
     """Training sequence length of ``induction-2l`` (BOS included)."""
     alternation: float = 0.2
     """``induction-2l``: probability that a chunk is an alternation ``x y x y ...``."""
-    short_copies: float = 0.5
-    """``induction-2l``: probability that a copied span is 2 tokens long (else 3..30)."""
-    repeat_rows: float = 0.25
-    """``induction-2l``: share of rows that are ``BOS + P + R + R + F``."""
-    sinusoidal_positions: bool = False
-    """``induction-2l``: initialize the learned position embeddings with a scaled sinusoid."""
-    position_jitter: int = 0
-    """Random offset (0..jitter) added to each row's position ids (GPT-2 position embeddings)."""
+    copies: float = 0.5
+    """``induction-2l``: probability that a chunk copies an earlier span."""
+    max_copy: int = 40
+    """``induction-2l``: longest copied span (copies are 2..``max_copy`` tokens long)."""
     mix: tuple[tuple[str, float], ...] = ()
     """Task shares of ``circuits-4l`` batches (default :data:`CIRCUITS_MIX`)."""
 
@@ -68,10 +64,10 @@ RECIPES: dict[str, Recipe] = {
     "induction-2l": Recipe(
         "induction-2l",
         seed=1,
-        steps=3000,
+        steps=2500,
         lr=1e-3,
         warmup=100,
-        batch_size=32,
+        batch_size=64,
         seq_len=128,
     ),
     "circuits-4l": Recipe(
@@ -218,22 +214,23 @@ def induction_batch(
     batch_size: int,
     seq_len: int,
     alternation: float = 0.2,
-    short_copies: float = 0.5,
-    repeat_rows: float = 0.25,
+    copies: float = 0.5,
+    max_copy: int = 40,
 ) -> Batch:
     """Random-token sequences with repeated spans at random places (ids directly, BOS = 0).
 
-    A quarter of the rows are ``BOS + P + R + R + F`` (random prefix P of 0..30 tokens, R of
-    4..50 tokens, random filler F). The others are built from chunks: fresh random tokens
-    (1..12), copies of an earlier span taken from a random earlier place (2..3 tokens with
-    probability ``short_copies``, else 4..40), and, with probability ``alternation``, a short
-    alternation ``x y x y ...`` of 4..8 tokens.
+    Each row is ``BOS`` followed by chunks until ``seq_len`` tokens: with probability
+    ``alternation`` an alternation ``x y x y ...`` of 4..8 tokens, with probability ``copies``
+    a copy of an earlier span of the row (2..``max_copy`` tokens, from a random place), else
+    1..10 fresh uniformly random tokens.
 
-    Why: repeats never sit at a fixed period or position, so only content-based induction can
-    predict them; alternations reward a previous-token head early (the induction circuit then
-    forms on top of it instead of after a long plateau); short copies can only be continued by
-    the canonical circuit (attend to the token right after the earlier occurrence), not by
-    variants that need two matching tokens.
+    Why: repeats never sit at a fixed period or position, so only content-based induction
+    (attend to the token right after the earlier occurrence of the current token) predicts
+    them. Alternations are the one place where a previous-token head pays off on its own (the
+    next token is the one before the current one), so layer 0 grows a previous-token head
+    early and the layer-1 induction head forms on top of it (K-composition) within a few
+    hundred steps instead of after a long plateau. Without alternations the same model
+    plateaus for thousands of steps and settles on weaker positional shortcuts.
     """
     n_special = len(tasks.SPECIAL_TOKENS)
     n_words = len(tasks.induction_vocab())
@@ -245,25 +242,17 @@ def induction_batch(
     rows = []
     for _ in range(batch_size):
         seq: list[int] = []
-        if rng.random() < repeat_rows:
-            r = fresh(rng.randint(4, min(50, (length - 1) // 2)))
-            seq = fresh(rng.randint(0, min(30, length - 2 * len(r)))) + r + r
-            seq += fresh(length - len(seq))
-        else:
-            while len(seq) < length:
-                u = rng.random()
-                if u < alternation:
-                    k = rng.randint(4, 8)
-                    seq += (fresh(2) * k)[:k]
-                elif len(seq) >= 4 and rng.random() < 0.5:
-                    if rng.random() < short_copies:
-                        k = 2
-                    else:
-                        k = rng.randint(3, min(30, len(seq)))
-                    start = rng.randrange(len(seq) - k + 1)
-                    seq += seq[start : start + k]
-                else:
-                    seq += fresh(rng.randint(1, 8))
+        while len(seq) < length:
+            u = rng.random()
+            if u < alternation:
+                k = rng.randint(4, 8)
+                seq += (fresh(2) * k)[:k]
+            elif len(seq) >= 4 and u < alternation + copies:
+                k = rng.randint(2, min(max_copy, len(seq)))
+                start = rng.randrange(len(seq) - k + 1)
+                seq += seq[start : start + k]
+            else:
+                seq += fresh(rng.randint(1, 10))
         rows.append([0, *seq[:length]])
     return _pad(rows, 3)
 
@@ -420,11 +409,7 @@ def train(
             group["lr"] = lr_at(step)
         ids, labels = batch_fn(rng)
         dev = next(model.parameters()).device
-        extra = {}
-        if recipe.position_jitter:
-            offsets = torch.tensor([rng.randint(0, recipe.position_jitter) for _ in ids])
-            extra["position_ids"] = (offsets[:, None] + torch.arange(ids.shape[1])).to(dev)
-        loss = model(input_ids=ids.to(dev), labels=labels.to(dev), **extra).loss
+        loss = model(input_ids=ids.to(dev), labels=labels.to(dev)).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -446,16 +431,6 @@ def train(
     return result
 
 
-@torch.no_grad()
-def _sinusoid_(weight: torch.Tensor, scale: float = 0.03) -> None:
-    """Overwrite a (positions, dim) embedding with ``scale`` times the transformer sinusoid."""
-    n_pos, dim = weight.shape
-    pos = torch.arange(n_pos, dtype=torch.float32)[:, None]
-    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
-    weight[:, 0::2] = scale * torch.sin(pos * freq)
-    weight[:, 1::2] = scale * torch.cos(pos * freq)
-
-
 def _save(model, tokenizer, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -475,8 +450,6 @@ def build(
     if name == "induction-2l":
         tokenizer = build_tokenizer(tasks.induction_vocab(), INDUCTION_CTX)
         model = induction_model(**dict(recipe.model))
-        if recipe.sinusoidal_positions:
-            _sinusoid_(model.transformer.wpe.weight)
         model.to(device)
         result = train(
             model,
@@ -486,8 +459,8 @@ def build(
                 recipe.batch_size,
                 recipe.seq_len,
                 recipe.alternation,
-                recipe.short_copies,
-                recipe.repeat_rows,
+                recipe.copies,
+                recipe.max_copy,
             ),
             lambda: _induction_eval(model),
             steps,
