@@ -24,6 +24,7 @@ def build_sharded(quick: bool) -> Any:
     import transformers as T
     from _common import word_tokenizer
     from accelerate import dispatch_model, infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
 
     import headwidgets as hw
 
@@ -43,11 +44,11 @@ def build_sharded(quick: bool) -> Any:
     dtype = torch.bfloat16 if n_gpus else torch.float32
     with torch.device("meta"):
         model = T.LlamaForCausalLM(config).to(dtype)
-    if n_gpus >= 2:
-        per_gpu = torch.cuda.get_device_properties(0).total_memory * 0.45 / 2**30
-        max_memory: dict[Any, str] = {i: f"{per_gpu:.0f}GiB" for i in range(n_gpus)}
+    if n_gpus >= 2:  # split the layers evenly over the GPUs (the model would fit on one)
+        no_split = ["LlamaDecoderLayer"]
+        max_memory = get_balanced_memory(model, no_split_module_classes=no_split)
         device_map = infer_auto_device_map(
-            model, max_memory=max_memory, no_split_module_classes=["LlamaDecoderLayer"]
+            model, max_memory=max_memory, no_split_module_classes=no_split
         )
     else:
         device_map = {"": 0 if n_gpus else "cpu"}
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for i in range(n_gpus):
         torch.cuda.reset_peak_memory_stats(i)
     result: dict[str, Any] = {"devices": devices, "model": repr(hm), "heads": len(specs)}
+    layers = [str(device_map.get(f"model.layers.{i}", device_map.get("", "?"))) for i in range(32)]
+    result["layers per device"] = {d: layers.count(d) for d in devices}
     result["sweep"] = timeit(
         lambda: hm.run_batch(text, specs, 1, lambda lg, b: metric.compute(hm, lg, ids, b)),
         reps=1 if args.quick else 5,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,32 +68,48 @@ def test_a_model_with_a_disk_offloaded_layer_gives_the_single_device_results(
     torch.testing.assert_close(edited, expected, atol=1e-5, rtol=0)
 
 
+_TWO_GPUS = {
+    "model.embed_tokens": 0,
+    "model.rotary_emb": 0,
+    "model.layers.0": 0,
+    "model.layers.1": 1,
+    "model.norm": 1,
+    "lm_head": 1,
+}
+
+
 @pytest.mark.gpu
-def test_a_model_sharded_over_two_gpus_gives_the_single_device_results(saved: Path) -> None:
+@pytest.mark.parametrize("device_map", [_TWO_GPUS, "balanced"], ids=["explicit", "balanced"])
+def test_a_model_sharded_over_two_gpus_gives_the_single_device_results(
+    saved: Path, device_map: dict[str, int] | str
+) -> None:
     if torch.cuda.device_count() < 2:
         pytest.skip("needs two CUDA GPUs")
-    device_map = {
-        "model.embed_tokens": 0,
-        "model.rotary_emb": 0,
-        "model.layers.0": 0,
-        "model.layers.1": 1,
-        "model.norm": 1,
-        "lm_head": 1,
-    }
     sharded = hw.load(str(saved), device_map=device_map, dtype=torch.float32)
     single = hw.load(str(saved), device="cuda:0", dtype=torch.float32)
     assert {p.weight.device.index for p in sharded.out_projs} == {0, 1}
     text = prompt(9, 2)
-    specs = single.single_head_specs("zero")
+    specs = [
+        *single.single_head_specs("zero"),
+        Intervention.scale({(1, 3): 2.0}),
+        Intervention.mean([(1, 0)], reference=[prompt(7, 1)]),
+    ]
     torch.testing.assert_close(
         sharded.run_batch(text, specs, logits_to_keep=1),
         single.run_batch(text, specs, logits_to_keep=1),
         atol=1e-5,
         rtol=0,
     )
+    metric = hw.Metric("logit_diff", target="w1", distractor="w2")
+    sweep = sharded.sweep(text, metric)
+    assert isinstance(sweep.values, np.ndarray)  # cubes come back on the CPU
+    np.testing.assert_allclose(sweep.values, single.sweep(text, metric).values, atol=1e-5)
+    with sharded.intervene(Intervention.zero([(1, 1)])):
+        edited = sharded.model(input_ids=sharded.tokenize(text).input_ids).logits
+    with single.intervene(Intervention.zero([(1, 1)])):
+        expected = single.model(input_ids=single.tokenize(text).input_ids).logits
+    torch.testing.assert_close(edited.to("cuda:0"), expected, atol=1e-5, rtol=0)
     patterns = hw.scores.patterns.pattern_scores(sharded, text, ["previous_token", "sink"])
-    expected = hw.scores.patterns.pattern_scores(single, text, ["previous_token", "sink"])
+    expected_patterns = hw.scores.patterns.pattern_scores(single, text, ["previous_token", "sink"])
     for name in patterns:
-        torch.testing.assert_close(
-            torch.as_tensor(patterns[name].values), torch.as_tensor(expected[name].values)
-        )
+        np.testing.assert_allclose(patterns[name].values, expected_patterns[name].values, atol=1e-6)
