@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from headwidgets import architectures as arch
@@ -60,6 +60,29 @@ class RunResult:
     """(B, L, H, T, T) attention probabilities when asked for"""
 
 
+_TOKEN_CACHE = 64
+"""Prompts whose tokenization a HeadModel remembers (least recently used are dropped)."""
+_PLAN_CACHE = 4
+"""Compiled spec lists a HeadModel keeps on the GPU for repeated batched runs."""
+
+
+@dataclass
+class _Plan:
+    """Compiled edits of one ``run_batch`` spec list (see :meth:`HeadModel._plan`)."""
+
+    first: list[int]
+    """Per spec (input order): the layer where its row joins the growing batch."""
+    order: list[int]
+    """Spec indices sorted by join layer (row r + 1 of the batch is spec order[r])."""
+    order_t: torch.Tensor
+    edits: dict[int, iv.LayerEdit]
+    cached: bool
+    chunks: dict[tuple[int, int], tuple[dict[int, int], dict[int, iv.LayerEdit]]] = field(
+        default_factory=dict
+    )
+    """(start, stop) -> (rows joining per layer, the chunk's edits), filled when cached."""
+
+
 class HeadModel:
     """A transformers model and its tokenizer, with head-level edits.
 
@@ -98,6 +121,10 @@ class HeadModel:
         self._graphs = BatchGraphs()
         devices = {p.weight.device for p in self.out_projs} | {self.device}
         self._one_device = len(devices) == 1
+        # prompt -> (ids, token texts); text -> id; specs -> compiled edits (see run_batch)
+        self._token_cache: OrderedDict[str, tuple[list[int], tuple[str, ...]]] = OrderedDict()
+        self._token_ids: dict[str, int] = {}
+        self._plan_cache: OrderedDict[Any, _Plan] = OrderedDict()
 
     # -- shape of the model -----------------------------------------------------------
     n_layers = property(lambda self: self.layout.n_layers, doc="Number of layers.")
@@ -132,25 +159,36 @@ class HeadModel:
 
         if not isinstance(prompt, str):
             raise TypeError(f"a prompt is a string, got {type(prompt).__name__}")
-        if not prompt.strip():
-            raise ValueError("the prompt is empty; give at least one token of text")
-        ids = list(self.tokenizer(prompt)["input_ids"])
-        if not ids:
-            raise ValueError(f"the prompt {prompt!r} tokenizes to no tokens")
-        if self.n_ctx is not None and len(ids) > self.n_ctx:
-            raise ValueError(
-                f"the prompt has {len(ids)} tokens but {self.name} has a context of "
-                f"{self.n_ctx} positions; shorten the prompt"
-            )
-        tokens = [self.tokenizer.decode([i]) for i in ids]
+        cached = self._token_cache.get(prompt)
+        if cached is None:
+            if not prompt.strip():
+                raise ValueError("the prompt is empty; give at least one token of text")
+            ids = list(self.tokenizer(prompt)["input_ids"])
+            if not ids:
+                raise ValueError(f"the prompt {prompt!r} tokenizes to no tokens")
+            if self.n_ctx is not None and len(ids) > self.n_ctx:
+                raise ValueError(
+                    f"the prompt has {len(ids)} tokens but {self.name} has a context of "
+                    f"{self.n_ctx} positions; shorten the prompt"
+                )
+            cached = ids, tuple(self.tokenizer.decode([i]) for i in ids)
+            self._token_cache[prompt] = cached
+            while len(self._token_cache) > _TOKEN_CACHE:
+                self._token_cache.popitem(last=False)
+        else:
+            self._token_cache.move_to_end(prompt)
+        ids, texts = cached
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
-        return Tokens(input_ids, tokens)
+        return Tokens(input_ids, list(texts))
 
     def token_id(self, text: str) -> int:
         """The id of a single-token string such as ``" Mary"``.
 
         Raises ValueError, saying how the text tokenizes, when it is not exactly one token.
         """
+        known = self._token_ids.get(text)
+        if known is not None:
+            return known
         ids = self.tokenizer.encode(text, add_special_tokens=False)
         if len(ids) != 1:
             pieces = [self.tokenizer.decode([i]) for i in ids]
@@ -158,6 +196,8 @@ class HeadModel:
                 f"target {text!r} must be a single token, but it tokenizes to {len(ids)}: "
                 f"{pieces}; choose a single-token target"
             )
+        if len(self._token_ids) < _TOKEN_CACHE * 16:
+            self._token_ids[text] = int(ids[0])
         return int(ids[0])
 
     def _batch(self, prompts: Sequence[Prompt]) -> tuple[torch.Tensor, torch.Tensor, list]:
@@ -246,39 +286,33 @@ class HeadModel:
         specs = list(specs)
         if not specs:
             raise ValueError("no specs given; pass a list of Intervention objects")
-        for spec in specs:
-            iv.check_spec(spec, self.n_layers, self.n_heads)
         tok = self.tokenize(prompt)
         n_pos = len(tok)
         keep = n_pos if logits_to_keep is None else int(logits_to_keep)
         if not 1 <= keep <= n_pos:
             raise ValueError(f"logits_to_keep must be in 1..{n_pos}, got {logits_to_keep}")
-        first = [min(spec.layers, default=self.n_layers - 1) if grow else 0 for spec in specs]
-        order = sorted(range(len(specs)), key=first.__getitem__)
-        # row 0: the clean carrier every other row starts from; rows sorted by join layer
-        plans = iv.compile_specs(
-            [iv.Intervention(), *(specs[i] for i in order)],
-            self.n_layers,
-            self.n_heads,
-            self.head_dim,
-            n_pos,
-            self.head_z,
-        )
+        plan = self._plan(specs, n_pos, grow)
+        first, order = plan.first, plan.order
         blocks = self.model.get_submodule(self.layout.blocks_path)
         size = chunk_size or self._chunk_rows(n_pos, keep)
         outputs: list[torch.Tensor] = []
         start = 0
         while start < len(order):
             stop = min(start + size, len(order))
-            rows: Any = slice(0, stop + 1)  # the carrier and this chunk's rows
-            if start:
-                rows = torch.cat(
-                    [torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)]
-                )
-            joins: dict[int, int] = {}
-            for i in order[start:stop]:
-                joins[first[i]] = joins.get(first[i], 0) + 1
-            edits = {layer: plan.select(rows) for layer, plan in plans.items()}
+            chunk = plan.chunks.get((start, stop))
+            if chunk is None:
+                rows: Any = slice(0, stop + 1)  # the carrier and this chunk's rows
+                if start:
+                    rows = torch.cat(
+                        [torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)]
+                    )
+                counts: dict[int, int] = {}
+                for i in order[start:stop]:
+                    counts[first[i]] = counts.get(first[i], 0) + 1
+                chunk = counts, {layer: e.select(rows) for layer, e in plan.edits.items()}
+                if plan.cached:
+                    plan.chunks[(start, stop)] = chunk
+            joins, edits = chunk
 
             def eager(joins: dict[int, int] = joins, edits: dict = edits) -> torch.Tensor:
                 with (
@@ -309,8 +343,53 @@ class HeadModel:
             start = stop
         result = torch.cat(outputs, dim=0)
         unsorted = torch.empty_like(result)
-        unsorted[torch.tensor(order)] = result
+        unsorted[plan.order_t] = result
         return unsorted
+
+    def _plan(self, specs: list[iv.Intervention], n_pos: int, grow: bool) -> _Plan:
+        """The compiled edits of ``specs`` on an ``n_pos``-token prompt, rows sorted by join layer.
+
+        Specs that only scale or zero heads do not depend on the prompt's text, so on a single
+        CUDA device their edits are kept on the GPU for the next call with the same specs (a
+        repeated sweep then skips compiling and the host-to-device copies). Mean, resample
+        and patch edits hold activations of other prompts and are compiled every time.
+        """
+        import torch
+
+        key = (tuple(specs), n_pos, grow)
+        plan = self._plan_cache.get(key)
+        if plan is not None:
+            self._plan_cache.move_to_end(key)
+            return plan
+        for spec in specs:
+            iv.check_spec(spec, self.n_layers, self.n_heads)
+        first = [min(spec.layers, default=self.n_layers - 1) if grow else 0 for spec in specs]
+        order = sorted(range(len(specs)), key=first.__getitem__)
+        # row 0: the clean carrier every other row starts from; rows sorted by join layer
+        edits = iv.compile_specs(
+            [iv.Intervention(), *(specs[i] for i in order)],
+            self.n_layers,
+            self.n_heads,
+            self.head_dim,
+            n_pos,
+            self.head_z,
+        )
+        cached = (
+            self.device.type == "cuda"
+            and self._one_device
+            and not any(e.replaces for spec in specs for e in spec.edits)
+        )
+        if cached:
+            edits = {
+                layer: e.to(self.out_projs[layer].weight.device, self.out_projs[layer].weight.dtype)
+                for layer, e in edits.items()
+            }
+        plan = _Plan(first, order, torch.tensor(order), edits, cached)
+        if cached:
+            self._plan_cache[key] = plan
+            while len(self._plan_cache) > _PLAN_CACHE:
+                self._plan_cache.popitem(last=False)
+        return plan
 
     def _forward(self, input_ids: torch.Tensor, keep: int) -> torch.Tensor:
         """Logits of the last ``keep`` positions (asks HF for no more when it can)."""

@@ -244,6 +244,7 @@ class _Captured:
         import torch
 
         self.ids = ids.clone()
+        self._sources: dict[int, iv.LayerEdit] = {}  # what each buffer was last copied from
         self.buffers = {
             layer: edit.to(hm.out_projs[layer].weight.device, hm.out_projs[layer].weight.dtype)
             for layer, edit in edits.items()
@@ -274,6 +275,9 @@ class _Captured:
     def replay(self, ids: torch.Tensor, edits: dict[int, iv.LayerEdit]) -> torch.Tensor:
         self.ids.copy_(ids)
         for layer, edit in edits.items():
+            if self._sources.get(layer) is edit:
+                continue  # the buffers already hold this (cached, never written) edit
+            self._sources[layer] = edit
             buf = self.buffers[layer]
             buf.scale.copy_(edit.scale)
             if edit.replace_mask is not None and buf.replace_mask is not None:

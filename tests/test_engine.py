@@ -274,3 +274,25 @@ def test_a_growing_batch_equals_a_plain_batch_and_single_runs_for_every_architec
     for row in [0, len(specs) - 3, len(specs) - 2, len(specs) - 1]:
         single = hm.run(text, intervention=specs[row]).logits[0, -2:]
         torch.testing.assert_close(grown[row], single, atol=1e-5, rtol=0)
+
+
+def test_remembered_tokenizations_and_token_ids_are_independent_copies() -> None:
+    hm = tiny("gpt2")
+    text = prompt(5)
+    expected = hm.tokenize(text)
+    expected_ids, expected_tokens = expected.input_ids.clone(), list(expected.tokens)
+    first = hm.tokenize(text)  # from the cache: changing it must not change the next call
+    first.tokens.append("mutated")
+    first.input_ids.fill_(0)
+    again = hm.tokenize(text)
+    assert again.tokens == expected_tokens
+    assert torch.equal(again.input_ids, expected_ids)
+    assert expected_ids[0].tolist() == list(hm.tokenizer(text)["input_ids"])
+    assert (
+        hm.token_id("w1")
+        == hm.token_id("w1")
+        == hm.tokenizer.encode("w1", add_special_tokens=False)[0]
+    )
+    for _ in range(2):  # an error is raised every time, never remembered as an id
+        with pytest.raises(ValueError, match="single token"):
+            hm.token_id("w1 w2")

@@ -83,3 +83,29 @@ def test_a_repeated_sweep_replays_a_cuda_graph_equal_to_eager(dtype: torch.dtype
             rtol=0,
         )
     assert len(hm._graphs._graphs) == 1 and not hm._graphs.disabled
+
+
+def test_cached_compiled_specs_never_serve_another_spec_lists_edits() -> None:
+    # zero/scale spec lists are compiled once and kept on the GPU, and a replayed graph skips
+    # copying edit buffers it already holds: alternate two spec lists of the same shape (one
+    # graph) and new prompts, and compare every call with a fresh eager model
+    hm = _model(torch.float32)
+    eager = _model(torch.float32)
+    eager._graphs.disabled = True
+    zero = hm.single_head_specs("zero")
+    double = [Intervention.scale({head: 2.0}) for spec in zero for head in spec.heads]
+    for step in range(6):
+        specs = zero if step % 2 == 0 else double
+        text = prompt(20, step // 3)
+        torch.testing.assert_close(
+            hm.run_batch(text, specs, logits_to_keep=2),
+            eager.run_batch(text, specs, logits_to_keep=2),
+            atol=1e-4,
+            rtol=0,
+        )
+    assert len(hm._plan_cache) == 2 and len(eager._plan_cache) == 2
+    assert len(hm._graphs._graphs) == 1 and not hm._graphs.disabled
+    # a mean ablation depends on other prompts' activations: never cached
+    mean = [Intervention.mean([(1, 0)], reference=[prompt(7, 1)])]
+    hm.run_batch(prompt(20, 0), mean, logits_to_keep=1)
+    assert len(hm._plan_cache) == 2
