@@ -124,6 +124,7 @@ class HeadModel:
         # prompt -> (ids, token texts); text -> id; specs -> compiled edits (see run_batch)
         self._token_cache: OrderedDict[str, tuple[list[int], tuple[str, ...]]] = OrderedDict()
         self._token_ids: dict[str, int] = {}
+        self._tokens_of = tokenizer  # the tokenizer those caches belong to
         self._plan_cache: OrderedDict[Any, _Plan] = OrderedDict()
 
     # -- shape of the model -----------------------------------------------------------
@@ -159,6 +160,10 @@ class HeadModel:
 
         if not isinstance(prompt, str):
             raise TypeError(f"a prompt is a string, got {type(prompt).__name__}")
+        if self._tokens_of is not self.tokenizer:  # a tokenizer assigned after binding
+            self._token_cache.clear()
+            self._token_ids.clear()
+            self._tokens_of = self.tokenizer
         cached = self._token_cache.get(prompt)
         if cached is None:
             if not prompt.strip():
@@ -186,7 +191,7 @@ class HeadModel:
 
         Raises ValueError, saying how the text tokenizes, when it is not exactly one token.
         """
-        known = self._token_ids.get(text)
+        known = self._token_ids.get(text) if self._tokens_of is self.tokenizer else None
         if known is not None:
             return known
         ids = self.tokenizer.encode(text, add_special_tokens=False)
@@ -356,7 +361,7 @@ class HeadModel:
         """
         import torch
 
-        key = (tuple(specs), n_pos, grow)
+        key = (tuple(specs), n_pos, grow, self.device, self.dtype)
         plan = self._plan_cache.get(key)
         if plan is not None:
             self._plan_cache.move_to_end(key)
