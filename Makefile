@@ -44,7 +44,7 @@ lint: setup
 
 test: setup browser lint
 	cd js && npm test
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests headwidgets --doctest-modules  # + the docstring examples
 
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 

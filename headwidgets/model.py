@@ -583,9 +583,12 @@ def bind(model: nn.Module, tokenizer: Any, name: str | None = None) -> HeadModel
 
     Example
     -------
-    >>> from transformers import AutoModelForCausalLM, AutoTokenizer   # doctest: +SKIP
-    >>> hm = bind(AutoModelForCausalLM.from_pretrained("gpt2"),
-    ...           AutoTokenizer.from_pretrained("gpt2"))
+    >>> from transformers import AutoModelForCausalLM, AutoTokenizer
+    >>> from headwidgets import zoo
+    >>> path = zoo.path("induction-2l")          # or a hub id such as "gpt2"
+    >>> hm = bind(AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path))
+    >>> hm.n_layers, hm.n_heads
+    (2, 4)
     """
     return HeadModel(model, tokenizer, name=name)
 

@@ -9,8 +9,12 @@ tolerance (tested on the GPU).
 
 Example
 -------
+>>> import headwidgets as hw
+>>> hm = hw.load("circuits-4l")
 >>> r = Refresher(hm, "When Mary and John went to the store, John gave a drink to")
->>> logits = r.logits(hw.Intervention.scale({(3, 1): 0.0}))   # (logits_to_keep, V) float32
+>>> logits = r.logits(hw.Intervention.scale({(3, 0): 0.0}))   # (logits_to_keep, V) float32
+>>> logits.shape == (1, hm.vocab_size)
+True
 """
 
 from __future__ import annotations

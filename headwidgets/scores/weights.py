@@ -53,8 +53,8 @@ def value_weight(hm: Any, layer: int) -> torch.Tensor:
     Example
     -------
     >>> import headwidgets as hw
-    >>> value_weight(hw.load("circuits-4l"), 0).shape   # 4 kv heads of 32
-    torch.Size([128, 128])
+    >>> value_weight(hw.load("circuits-4l"), 0).shape   # 2 kv heads of 32
+    torch.Size([64, 128])
     """
     from headwidgets.architectures import get_module
 

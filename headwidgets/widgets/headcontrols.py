@@ -53,10 +53,12 @@ class HeadControls(anywidget.AnyWidget):
 
     Example
     -------
-    >>> controls = HeadControls(hm, heads=[(1, 0), (1, 3)])          # doctest: +SKIP
+    >>> import headwidgets as hw
+    >>> hm = hw.load("induction-2l")
+    >>> controls = HeadControls(hm, heads=[(1, 0), (1, 3)])
     >>> controls.edits = [{"layer": 1, "head": 0, "mode": "scale", "alpha": 0.0}]
-    >>> controls.intervention                                       # doctest: +SKIP
-    Intervention(edits=(HeadEdit(layer=1, head=0, mode='scale', alpha=0.0, ...),))
+    >>> controls.intervention.to_json()
+    '{"edits":[{"alpha":0.0,"head":0,"layer":1,"mode":"scale"}]}'
     """
 
     _esm = esm("headcontrols.js")
