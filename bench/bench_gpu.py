@@ -29,19 +29,13 @@ def _cuda_graph_forward(hm: Any, ids: Any) -> Any:
     """A replay function for the plain forward captured as a CUDA graph (no hooks)."""
     import torch
 
+    from headwidgets.refresh import capture_graph
+
     def forward() -> Any:
         with torch.no_grad():
             return hm.model(input_ids=ids, logits_to_keep=1, use_cache=False).logits
 
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            forward()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        forward()
+    graph, _ = capture_graph(forward)
     return graph.replay
 
 

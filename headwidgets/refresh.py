@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from headwidgets import interventions as iv
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import torch
@@ -137,19 +140,8 @@ class Refresher:
             return self.hm._forward(self.tokens.input_ids, self.keep)
 
     def _capture(self) -> None:
-        import torch
-
         self._write(iv.Intervention())
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):  # warm-up outside the graph (allocator, lazy init)
-                self._eager()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.no_grad(), self._hooks(), torch.cuda.graph(graph):
-            out = self.hm._forward(self.tokens.input_ids, self.keep)
-        self._graph, self._graph_out = graph, out
+        self._graph, self._graph_out = capture_graph(self._eager)
 
     # -- public ------------------------------------------------------------------------
     def logits(self, spec: iv.Intervention | None = None) -> torch.Tensor:
@@ -249,11 +241,11 @@ class _Captured:
 
         self.ids = ids.clone()
         self._sources: dict[int, iv.LayerEdit] = {}  # what each buffer was last copied from
+        weights = {layer: hm.out_projs[layer].weight for layer in edits}
         self.buffers = {
-            layer: edit.to(hm.out_projs[layer].weight.device, hm.out_projs[layer].weight.dtype)
+            layer: _clone(edit.to(weights[layer].device, weights[layer].dtype))
             for layer, edit in edits.items()
         }
-        self.buffers = {layer: _clone(edit) for layer, edit in self.buffers.items()}
         blocks = hm.model.get_submodule(hm.layout.blocks_path)
 
         def forward() -> torch.Tensor:
@@ -266,15 +258,7 @@ class _Captured:
             ):
                 return hm._forward(self.ids, keep)
 
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                forward()
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.out = forward()
+        self.graph, self.out = capture_graph(forward, warmup=2)
 
     def replay(self, ids: torch.Tensor, edits: dict[int, iv.LayerEdit]) -> torch.Tensor:
         self.ids.copy_(ids)
@@ -290,6 +274,24 @@ class _Captured:
                 buf.replacement.copy_(edit.replacement)
         self.graph.replay()
         return self.out
+
+
+def capture_graph(forward: Callable[[], T], warmup: int = 3) -> tuple[torch.cuda.CUDAGraph, T]:
+    """Run ``forward`` ``warmup`` times on a side stream (allocator, lazy init), then capture
+    one call as a CUDA graph. Returns the graph and that call's output, which every
+    ``graph.replay()`` overwrites in place."""
+    import torch
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(warmup):
+            forward()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = forward()
+    return graph, out
 
 
 def _clone(edit: iv.LayerEdit) -> iv.LayerEdit:

@@ -27,6 +27,30 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _assert_same_results(sharded: hw.HeadModel, single: hw.HeadModel, text: str) -> None:
+    """run_batch (zero, scale and mean edits), sweep and intervene agree (fp32, atol 1e-5)."""
+    specs = [
+        *single.single_head_specs("zero"),
+        Intervention.scale({(1, 3): 2.0}),
+        Intervention.mean([(1, 0)], reference=[prompt(7, 1)]),
+    ]
+    torch.testing.assert_close(
+        sharded.run_batch(text, specs, logits_to_keep=1),
+        single.run_batch(text, specs, logits_to_keep=1),
+        atol=1e-5,
+        rtol=0,
+    )
+    metric = hw.Metric("logit_diff", target="w1", distractor="w2")
+    sweep = sharded.sweep(text, metric)
+    assert isinstance(sweep.values, np.ndarray)  # cubes come back on the CPU
+    np.testing.assert_allclose(sweep.values, single.sweep(text, metric).values, atol=1e-5)
+    with sharded.intervene(Intervention.zero([(1, 1)])):
+        edited = sharded.model(input_ids=sharded.tokenize(text).input_ids).logits
+    with single.intervene(Intervention.zero([(1, 1)])):
+        expected = single.model(input_ids=single.tokenize(text).input_ids).logits
+    torch.testing.assert_close(edited.to(expected.device), expected, atol=1e-5, rtol=0)
+
+
 def test_a_model_with_a_disk_offloaded_layer_gives_the_single_device_results(
     saved: Path, tmp_path: Path
 ) -> None:
@@ -41,31 +65,7 @@ def test_a_model_with_a_disk_offloaded_layer_gives_the_single_device_results(
     sharded = hw.load(str(saved), device_map=device_map, offload_folder=str(tmp_path))
     single = hw.load(str(saved), device="cpu")
     assert sharded.out_projs[1].weight.device.type == "meta"  # really offloaded
-    text = prompt(9, 2)
-    specs = [
-        *single.single_head_specs("zero"),
-        Intervention.scale({(1, 3): 2.0}),
-        Intervention.mean([(1, 0)], reference=[prompt(7, 1)]),
-    ]
-    torch.testing.assert_close(
-        sharded.run_batch(text, specs, logits_to_keep=1),
-        single.run_batch(text, specs, logits_to_keep=1),
-        atol=1e-5,
-        rtol=0,
-    )
-    metric = hw.Metric("logit_diff", target="w1", distractor="w2")
-    torch.testing.assert_close(
-        torch.as_tensor(sharded.sweep(text, metric).values),
-        torch.as_tensor(single.sweep(text, metric).values),
-        atol=1e-5,
-        rtol=0,
-    )
-    with sharded.intervene(Intervention.zero([(1, 1)])):
-        ids = sharded.tokenize(text).input_ids
-        edited = sharded.model(input_ids=ids).logits
-    with single.intervene(Intervention.zero([(1, 1)])):
-        expected = single.model(input_ids=ids).logits
-    torch.testing.assert_close(edited, expected, atol=1e-5, rtol=0)
+    _assert_same_results(sharded, single, prompt(9, 2))
 
 
 _TWO_GPUS = {
@@ -89,26 +89,7 @@ def test_a_model_sharded_over_two_gpus_gives_the_single_device_results(
     single = hw.load(str(saved), device="cuda:0", dtype=torch.float32)
     assert {p.weight.device.index for p in sharded.out_projs} == {0, 1}
     text = prompt(9, 2)
-    specs = [
-        *single.single_head_specs("zero"),
-        Intervention.scale({(1, 3): 2.0}),
-        Intervention.mean([(1, 0)], reference=[prompt(7, 1)]),
-    ]
-    torch.testing.assert_close(
-        sharded.run_batch(text, specs, logits_to_keep=1),
-        single.run_batch(text, specs, logits_to_keep=1),
-        atol=1e-5,
-        rtol=0,
-    )
-    metric = hw.Metric("logit_diff", target="w1", distractor="w2")
-    sweep = sharded.sweep(text, metric)
-    assert isinstance(sweep.values, np.ndarray)  # cubes come back on the CPU
-    np.testing.assert_allclose(sweep.values, single.sweep(text, metric).values, atol=1e-5)
-    with sharded.intervene(Intervention.zero([(1, 1)])):
-        edited = sharded.model(input_ids=sharded.tokenize(text).input_ids).logits
-    with single.intervene(Intervention.zero([(1, 1)])):
-        expected = single.model(input_ids=single.tokenize(text).input_ids).logits
-    torch.testing.assert_close(edited.to("cuda:0"), expected, atol=1e-5, rtol=0)
+    _assert_same_results(sharded, single, text)
     patterns = hw.scores.patterns.pattern_scores(sharded, text, ["previous_token", "sink"])
     expected_patterns = hw.scores.patterns.pattern_scores(single, text, ["previous_token", "sink"])
     for name in patterns:
