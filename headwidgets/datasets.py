@@ -20,7 +20,7 @@ Example
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,33 @@ def _same_length(hm: Any, a: str, b: str) -> bool:
     return len(hm.tokenize(a)) == len(hm.tokenize(b))
 
 
+def _fitting_set(
+    name: str,
+    n: int,
+    draw: Callable[[int], Iterable[dict[str, Any]]],
+    fits: Callable[[dict[str, Any]], bool] | None,
+    error: str,
+) -> PromptSet:
+    """The first ``n`` items of ``draw(0)``, ``draw(1)``, ... (at most 100 rounds) that ``fits``
+    (every item when None), as a PromptSet of their prompt/target/distractor/corrupted."""
+    rows: list[dict[str, Any]] = []
+    for round_ in range(100):
+        rows += [item for item in draw(round_) if fits is None or fits(item)]
+        if len(rows) >= n:
+            break
+    if len(rows) < n:
+        raise ValueError(error)
+    rows = rows[:n]
+    return PromptSet(
+        name,
+        [r["prompt"] for r in rows],
+        [r["target"] for r in rows],
+        [r["distractor"] for r in rows],
+        [r["corrupted"] for r in rows],
+        info=rows,
+    )
+
+
 def ioi(n: int = 8, seed: int = 0, split: tasks.Split = "train", hm: Any = None) -> PromptSet:
     """Indirect-object identification prompts with ABC-corrupted counterparts.
 
@@ -200,29 +227,20 @@ def ioi(n: int = 8, seed: int = 0, split: tasks.Split = "train", hm: Any = None)
     (True, True)
     """
     check = hm is not None and _zoo_name(hm) is None
-    rows: list[dict[str, Any]] = []
-    for round_ in range(100):
-        for item in tasks.ioi_prompts(
-            n * 2 if check else n, seed=seed + 7919 * round_, split=split
-        ):
-            if check and not (
-                all(_single(hm, " " + item[k]) for k in ("io", "s", "c"))
-                and _same_length(hm, item["prompt"], item["corrupted"])
-            ):
-                continue
-            rows.append(item)
-        if len(rows) >= n:
-            break
-    if len(rows) < n:
-        raise ValueError("the tokenizer splits too many names; no IOI prompts fit it")
-    rows = rows[:n]
-    return PromptSet(
+
+    def fits(item: dict[str, Any]) -> bool:
+        return all(_single(hm, " " + item[k]) for k in ("io", "s", "c")) and _same_length(
+            hm, item["prompt"], item["corrupted"]
+        )
+
+    return _fitting_set(
         "ioi",
-        [r["prompt"] for r in rows],
-        [r["target"] for r in rows],
-        [r["distractor"] for r in rows],
-        [r["corrupted"] for r in rows],
-        info=rows,
+        n,
+        lambda round_: tasks.ioi_prompts(
+            n * 2 if check else n, seed=seed + 7919 * round_, split=split
+        ),
+        fits if check else None,
+        "the tokenizer splits too many names; no IOI prompts fit it",
     )
 
 
@@ -242,40 +260,31 @@ def successor(
     True
     """
     check = hm is not None and _zoo_name(hm) is None
-    rows: list[dict[str, Any]] = []
-    for round_ in range(100):
+
+    def draw(round_: int) -> Iterator[dict[str, Any]]:
         for kind, run, nxt in tasks.successor_runs(n * 2, seed=seed + 7919 * round_, kinds=kinds):
             items, cyclic = tasks.SUCCESSOR_LISTS[kind]
             start = items.index(run[0])
             if start == 0 and not cyclic:
                 continue
             back = [items[(start - 1 + i) % len(items)] for i in range(len(run))]
-            item = {
+            yield {
                 "prompt": " ".join(run),
                 "target": " " + nxt,
                 "distractor": " " + run[-1],
                 "corrupted": " ".join(back),
                 "kind": kind,
             }
-            if check and not (
-                _single(hm, item["target"])
-                and _single(hm, item["distractor"])
-                and _same_length(hm, item["prompt"], item["corrupted"])
-            ):
-                continue
-            rows.append(item)
-        if len(rows) >= n:
-            break
-    if len(rows) < n:
-        raise ValueError("no successor prompts fit this tokenizer")
-    rows = rows[:n]
-    return PromptSet(
-        "successor",
-        [r["prompt"] for r in rows],
-        [r["target"] for r in rows],
-        [r["distractor"] for r in rows],
-        [r["corrupted"] for r in rows],
-        info=rows,
+
+    def fits(item: dict[str, Any]) -> bool:
+        return (
+            _single(hm, item["target"])
+            and _single(hm, item["distractor"])
+            and _same_length(hm, item["prompt"], item["corrupted"])
+        )
+
+    return _fitting_set(
+        "successor", n, draw, fits if check else None, "no successor prompts fit this tokenizer"
     )
 
 
