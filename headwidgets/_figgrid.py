@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.models import ColumnDataSource, Range1d
 
 from headwidgets._export import remember
 from headwidgets._figstyle import (
+    _cells,
     _colorbar,
     _figure,
     _head_pairs,
@@ -133,24 +134,11 @@ def head_heatmap(
             "value": values.ravel(),
         }
     )
-    fill = {"field": "value", "transform": mapper}
-    # a hairline of the same color closes the seams some PDF viewers draw between cells
-    cells = fig.rect(
-        "x",
-        "y",
-        1,
-        1,
-        source=source,
-        fill_color=fill,
-        line_color=fill,
-        line_width=0.5,
-        name="cells",
-    )
-    fig.add_tools(
-        HoverTool(
-            renderers=[cells],
-            tooltips=[("layer", "@layer"), ("head", "@head"), (label, "@value{0.0000}")],
-        )
+    _cells(
+        fig,
+        source,
+        mapper,
+        [("layer", "@layer"), ("head", "@head"), (label, "@value{0.0000}")],
     )
 
     pairs = _head_pairs(highlight)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from bokeh.models import BasicTicker, FixedTicker, LinearColorMapper
+from bokeh.models import BasicTicker, FixedTicker, HoverTool, LinearColorMapper
 from bokeh.models.annotations import ColorBar, Legend, LegendItem, Title
 from bokeh.plotting import figure
 
@@ -174,6 +174,26 @@ def _colorbar(mapper: LinearColorMapper, label: str, s: Mapping[str, Any], **kw:
         background_fill_color=s["background"],
         **kw,
     )
+
+
+def _cells(fig: Any, source: Any, mapper: LinearColorMapper, tooltips: list[Any]) -> Any:
+    """Unit rect glyphs at ``x``/``y`` of ``source`` colored by its ``value`` through ``mapper``,
+    with a hover tool; returns the renderer (named ``cells``)."""
+    fill = {"field": "value", "transform": mapper}
+    # a hairline of the same color closes the seams some PDF viewers draw between cells
+    cells = fig.rect(
+        "x",
+        "y",
+        1,
+        1,
+        source=source,
+        fill_color=fill,
+        line_color=fill,
+        line_width=0.5,
+        name="cells",
+    )
+    fig.add_tools(HoverTool(renderers=[cells], tooltips=tooltips))
+    return cells
 
 
 def _label(cube: xr.DataArray | None, default: str = "value") -> str:

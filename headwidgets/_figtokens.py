@@ -17,6 +17,7 @@ from bokeh.plotting import figure
 
 from headwidgets._export import remember
 from headwidgets._figstyle import (
+    _cells,
     _colorbar,
     _colors,
     _figure,
@@ -184,27 +185,11 @@ def attention_pattern(
             "key_token": np.array(key_text, dtype=object)[key[keep]],
         }
     )
-    fill = {"field": "value", "transform": mapper}
-    cells = fig.rect(
-        "x",
-        "y",
-        1,
-        1,
-        source=source,
-        fill_color=fill,
-        line_color=fill,
-        line_width=0.5,
-        name="cells",
-    )
-    fig.add_tools(
-        HoverTool(
-            renderers=[cells],
-            tooltips=[
-                ("query", "@y @query_token"),
-                ("key", "@x @key_token"),
-                ("weight", "@value{0.000}"),
-            ],
-        )
+    _cells(
+        fig,
+        source,
+        mapper,
+        [("query", "@y @query_token"), ("key", "@x @key_token"), ("weight", "@value{0.000}")],
     )
     label = (
         _label(cube, "attention")
