@@ -62,6 +62,8 @@ class RunResult:
 
 _TOKEN_CACHE = 64
 """Prompts whose tokenization a HeadModel remembers (least recently used are dropped)."""
+_TOKEN_IDS = 1024
+"""Target strings whose token id a HeadModel remembers (no more are added past this)."""
 _PLAN_CACHE = 4
 """Compiled spec lists a HeadModel keeps on the GPU for repeated batched runs."""
 
@@ -201,7 +203,7 @@ class HeadModel:
                 f"target {text!r} must be a single token, but it tokenizes to {len(ids)}: "
                 f"{pieces}; choose a single-token target"
             )
-        if len(self._token_ids) < _TOKEN_CACHE * 16:
+        if len(self._token_ids) < _TOKEN_IDS:
             self._token_ids[text] = int(ids[0])
         return int(ids[0])
 

@@ -296,3 +296,15 @@ def test_remembered_tokenizations_and_token_ids_are_independent_copies() -> None
     for _ in range(2):  # an error is raised every time, never remembered as an id
         with pytest.raises(ValueError, match="single token"):
             hm.token_id("w1 w2")
+
+
+def test_a_tokenizer_assigned_after_binding_replaces_the_remembered_tokenizations() -> None:
+    hm = tiny("gpt2")
+    text = prompt(5)
+    before = hm.tokenize(text).input_ids[0].tolist()
+    w1 = hm.token_id("w1")
+    other = word_tokenizer(10)  # words past w9 become <unk>
+    hm.tokenizer = other
+    after = hm.tokenize(text).input_ids[0].tolist()
+    assert after == list(other(text)["input_ids"]) and after != before
+    assert hm.token_id("w1") == other.encode("w1", add_special_tokens=False)[0] == w1
