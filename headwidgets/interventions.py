@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from headwidgets._compat import call_offset
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -490,14 +492,7 @@ def _track_offset(model: nn.Module) -> Iterator[_Offset]:
     offset = _Offset()
 
     def pre(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        cache_position = kwargs.get("cache_position")
-        past = kwargs.get("past_key_values")
-        if cache_position is not None and cache_position.numel():
-            offset.value = int(cache_position.reshape(-1)[0])
-        elif past is not None and hasattr(past, "get_seq_length"):
-            offset.value = int(past.get_seq_length())
-        else:
-            offset.value = 0
+        offset.value = call_offset(args, kwargs)
 
     handle = model.register_forward_pre_hook(pre, with_kwargs=True)
     try:

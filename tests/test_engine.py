@@ -9,6 +9,7 @@ import torch
 
 import headwidgets as hw
 from headwidgets import Intervention
+from headwidgets._compat import call_offset, output_cache
 from tests._tiny import ARCHS, prompt, tiny, tiny_model, word_tokenizer
 
 
@@ -190,8 +191,11 @@ def test_generate_under_an_intervention_differs_where_the_edit_matters() -> None
     assert torch.equal(hm.model.generate(ids, **kwargs), base)  # nothing left behind
 
 
-def test_generation_with_kv_cache_sees_position_restricted_edits_at_absolute_positions() -> None:
-    hm = tiny("llama")
+@pytest.mark.parametrize("model_type", ["gpt2", "llama", "gpt_neox", "qwen2", "opt", "phi3"])
+def test_generation_with_kv_cache_sees_position_restricted_edits_at_absolute_positions(
+    model_type: str,
+) -> None:
+    hm = tiny(model_type)
     ids = hm.tokenize(prompt(5)).input_ids
     # edit positions inside the prompt and inside the generated continuation
     spec = Intervention.scale({(0, 1): 5.0, (1, 2): -2.0}, positions=[2, 7])
@@ -200,6 +204,21 @@ def test_generation_with_kv_cache_sees_position_restricted_edits_at_absolute_pos
         cached = hm.model.generate(ids, use_cache=True, **kwargs)
         uncached = hm.model.generate(ids, use_cache=False, **kwargs)
     assert torch.equal(cached, uncached)
+
+
+def test_the_call_offset_is_read_from_the_cache_whatever_its_keyword() -> None:
+    from transformers import DynamicCache
+
+    hm = tiny("llama")
+    ids = hm.tokenize(prompt(5)).input_ids
+    out = hm.model(input_ids=ids, use_cache=True)
+    cache = output_cache(out)
+    assert isinstance(cache, DynamicCache) and cache.get_seq_length() == ids.shape[1]
+    for keyword in ("cache", "past_key_values", "some_future_name"):
+        assert call_offset((), {keyword: cache, "input_ids": ids[:, :1]}) == ids.shape[1]
+    assert call_offset((ids, cache), {}) == ids.shape[1]
+    assert call_offset((), {"cache_position": torch.tensor([4, 5])}) == 4
+    assert call_offset((), {"input_ids": ids}) == 0
 
 
 def test_head_z_is_the_input_of_the_output_projection() -> None:

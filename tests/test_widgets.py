@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 import headwidgets as hw
@@ -308,6 +309,12 @@ def test_outputview_generation_equals_hf_generate_under_the_same_edits(hm: Any, 
 
 def test_an_encoder_gets_no_generation_but_still_refreshes(text: str) -> None:
     bert = tiny("bert")
+    # random-init weights (std 0.02) make any one head's effect vanishingly small; scale
+    # head 1.1's value rows and output columns so that zeroing it surely moves the outputs
+    head = slice(bert.head_dim, 2 * bert.head_dim)
+    with torch.no_grad():
+        bert.model.bert.encoder.layer[1].attention.self.value.weight[head].mul_(40.0)
+        bert.out_projs[1].weight[:, head].mul_(40.0)
     view = OutputView(bert, text, intervention=hw.Intervention.zero([(1, 1)]))
     assert view._result["generation_key"] is None and view._generation == {}
     assert view.metric_values["kl"]["intervened"] > 0

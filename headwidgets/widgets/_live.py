@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from headwidgets._compat import cache_kwargs, output_cache
+
 if TYPE_CHECKING:
     import torch
 
@@ -159,7 +161,7 @@ class LiveRun:
                 stack.enter_context(hm.capture_patterns(keep))
             out = hm.model(input_ids=self.input_ids, use_cache=keep_kv)
             logits = out.logits[0].float().cpu()
-        self._kv = (spec_key(spec), out.past_key_values) if keep_kv else None
+        self._kv = (spec_key(spec), output_cache(out)) if keep_kv else None
         stacked = None
         if patterns:
             stacked = torch.stack([collected[layer] for layer in range(hm.n_layers)])
@@ -183,14 +185,16 @@ class LiveRun:
                 out_ids.append(int(hit.logits[-1].argmax()))
             else:
                 out = self.hm.model(input_ids=self.input_ids, use_cache=True)
-                past = out.past_key_values
+                past = output_cache(out)
                 out_ids.append(int(out.logits[0, -1].argmax()))
             while len(out_ids) < self.n_generate and out_ids[-1] != eos:
                 if limit is not None and self.input_ids.shape[1] + len(out_ids) >= limit:
                     break
                 step = torch.tensor([[out_ids[-1]]], device=self.input_ids.device)
-                out = self.hm.model(input_ids=step, past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = self.hm.model(
+                    input_ids=step, use_cache=True, **cache_kwargs(self.hm.model, past)
+                )
+                past = output_cache(out)
                 out_ids.append(int(out.logits[0, -1].argmax()))
         return out_ids
 
