@@ -533,9 +533,9 @@ def export(
         raise ValueError(f"scale must be > 0, got {scale}")
     meta = figure_metadata(fig)
     if data is not None and not isinstance(data, bool):
-        from headwidgets.cubes import check_cube
+        from headwidgets.cubes import as_cube
 
-        check_cube(data, require=())  # fail before drawing, not after
+        data = as_cube(data, require=())  # fail before drawing, not after
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".html":
         title = str(meta.get("title") or meta.get("long_name") or "headwidgets figure")

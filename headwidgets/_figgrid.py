@@ -29,7 +29,7 @@ from headwidgets._figstyle import (
     _ticks,
     _title,
 )
-from headwidgets.cubes import check_cube
+from headwidgets.cubes import as_cube, check_cube
 
 
 def head_heatmap(
@@ -88,8 +88,7 @@ def head_heatmap(
     >>> fig.select_one({"name": "cells"}).glyph.fill_color["transform"].low < 0
     True
     """
-    check_cube(cube)
-    cube = _only(cube, ("layer", "head"), "head_heatmap")
+    cube = _only(as_cube(cube), ("layer", "head"), "head_heatmap")
     s = _style(style)
     values = np.asarray(cube.values, dtype=float)
     n_layers, n_heads = values.shape

@@ -25,7 +25,7 @@ from headwidgets._figstyle import (
     _style,
     _title,
 )
-from headwidgets.cubes import check_cube
+from headwidgets.cubes import as_cube
 
 Reduction = Literal["mean", "max", "min", "median", "sum", "absmax"]
 
@@ -35,7 +35,8 @@ def _curves(
 ) -> list[tuple[str, xr.DataArray]]:
     """(label, 1-D scale curve) pairs: one per entry of a mapping, head, or other coord."""
     if isinstance(cube, Mapping):
-        return [(str(name), c) for name, c in cube.items()]
+        return [(str(name), as_cube(c, require=())) for name, c in cube.items()]
+    cube = as_cube(cube, require=())
     if "scale" not in cube.dims:
         raise ValueError(f"scale_response needs a 'scale' dim; the cube has {cube.dims}")
     if "layer" in cube.dims and "head" in cube.dims and heads is not None:
@@ -108,7 +109,6 @@ def scale_response(
         raise ValueError("scale_response found no curve with values to draw")
     first = curves[0][1]
     for _, curve in curves:
-        check_cube(curve, require=())
         if curve.dims != ("scale",):
             raise ValueError(f"each scale curve must have dims ('scale',), got {curve.dims}")
     title = _title(first, title)
@@ -239,8 +239,7 @@ def layer_profile(
     >>> fig.select_one({"name": "mean"}).data_source.data["value"].tolist()
     [1.5, 5.5, 9.5]
     """
-    check_cube(cube)
-    cube = _only(cube, ("layer", "head"), "layer_profile")
+    cube = _only(as_cube(cube), ("layer", "head"), "layer_profile")
     bad = [r for r in reduce if r not in _REDUCERS]
     if bad or not reduce:
         raise ValueError(f"unknown reductions {bad}; expected some of {list(_REDUCERS)}")

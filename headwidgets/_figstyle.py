@@ -23,6 +23,8 @@ from bokeh.models import BasicTicker, FixedTicker, HoverTool, LinearColorMapper
 from bokeh.models.annotations import ColorBar, Legend, LegendItem, Title
 from bokeh.plotting import figure
 
+from headwidgets.cubes import UNKNOWN
+
 
 def _interpolate(stops: Sequence[str], n: int) -> tuple[str, ...]:
     rgb = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in stops], dtype=float)
@@ -209,6 +211,7 @@ def _title(cube: xr.DataArray | None, title: str | None, extra: str = "") -> str
     if title is not None:
         return title or None
     model = str(cube.attrs.get("model", "")) if cube is not None else ""
+    model = "" if model == UNKNOWN else model
     parts = [p for p in (model, extra) if p]
     return " · ".join(parts) or None
 

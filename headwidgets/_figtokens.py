@@ -35,7 +35,7 @@ from headwidgets._figstyle import (
     _title,
     _title_style,
 )
-from headwidgets.cubes import check_cube
+from headwidgets.cubes import as_cube
 
 
 def _as_pattern(
@@ -43,7 +43,7 @@ def _as_pattern(
 ) -> tuple[xr.DataArray, xr.DataArray | None]:
     """A (query, key) DataArray from a cube or an array, and the cube it came from."""
     if isinstance(pattern, xr.DataArray):
-        check_cube(pattern, require=())
+        pattern = as_cube(pattern, require=())
         picked = _pick(pattern, "attention_pattern", layer=layer, head=head, prompt=prompt)
         return _only(picked, ("query", "key"), "attention_pattern"), pattern
     if hasattr(pattern, "detach"):
@@ -258,8 +258,7 @@ def token_strip(
         raise TypeError(f"unknown arguments {sorted(unknown)}; select with layer=, head=, prompt=")
     cube: xr.DataArray | None = None
     if isinstance(values, xr.DataArray):
-        check_cube(values, require=())
-        cube = values
+        values = cube = as_cube(values, require=())
         picked = _pick(
             values, "token_strip", **{k: select.get(k) for k in ("layer", "head", "prompt")}
         )

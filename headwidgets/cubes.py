@@ -31,6 +31,8 @@ import xarray as xr
 __all__ = [
     "DIM_ORDER",
     "REQUIRED_ATTRS",
+    "UNKNOWN",
+    "as_cube",
     "check_cube",
     "compare",
     "load_cube",
@@ -55,6 +57,8 @@ REQUIRED_ATTRS: tuple[str, ...] = (
     "long_name",
     "units",
 )
+#: the value :func:`as_cube` gives a provenance attr a cube does not carry
+UNKNOWN = "unknown"
 _INT_DIMS = ("layer", "head", "query", "key", "prompt")
 _TEXT_COORDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "token": (("query",), ("key",), ("query", "prompt"), ("key", "prompt")),
@@ -229,6 +233,77 @@ def check_cube(cube: Any, require: Sequence[str] = ("layer", "head")) -> xr.Data
     if problems:
         raise ValueError("invalid cube: " + "; ".join(problems))
     return cube
+
+
+def as_cube(data: Any, require: Sequence[str] = ("layer", "head")) -> xr.DataArray:
+    """Any DataArray with cube dims as a complete cube, for drawing and showing it.
+
+    Figures and widgets take scores from anywhere (a CSV, another tool): this fills in what
+    such a DataArray lacks instead of refusing it. Missing provenance attrs become
+    :data:`UNKNOWN` (``intervention`` becomes JSON ``null``: not known, unlike the empty
+    spec, which says no edit was made), ``long_name`` the name, ``units`` ``""``; a missing
+    name becomes ``"score"``; missing integer coords ``0..n-1``; integral float coords
+    integers; attrs that are not JSON-safe their ``str``; dims are put in
+    :data:`DIM_ORDER`. Dims outside :data:`DIM_ORDER`, a missing required dim or non-integral
+    positions still raise. The input is not changed. Where headwidgets writes cubes itself
+    and in :func:`save_cube`, :func:`check_cube` stays strict.
+
+    Example
+    -------
+    >>> plain = xr.DataArray([[0.5, 0.1]], dims=("layer", "head"))
+    >>> cube = as_cube(plain)
+    >>> cube.name, cube.attrs["model"], cube.attrs["intervention"], cube["head"].values.tolist()
+    ('score', 'unknown', 'null', [0, 1])
+    """
+    if not isinstance(data, xr.DataArray):
+        raise TypeError(f"a cube is an xarray.DataArray, got {type(data).__name__}")
+    cube = data.copy(deep=False)
+    dims = [str(d) for d in cube.dims]
+    unknown = [d for d in dims if d not in DIM_ORDER]
+    if unknown:
+        raise ValueError(
+            f"unknown dims {unknown}; a cube's dims are {DIM_ORDER} (rename yours, e.g. "
+            f"data.rename({{{unknown[0]!r}: 'head'}}))"
+        )
+    cube = cube.transpose(*[d for d in DIM_ORDER if d in dims])
+    for dim in dims:
+        if dim not in cube.coords:
+            if dim in _INT_DIMS:
+                cube = cube.assign_coords({dim: np.arange(cube.sizes[dim])})
+            continue
+        values = cube[dim].values
+        if dim in _INT_DIMS and not np.issubdtype(values.dtype, np.integer):
+            as_float = np.asarray(values, dtype=float) if values.dtype.kind in "fiub" else None
+            if as_float is None or not np.all(np.isfinite(as_float) & (as_float % 1 == 0)):
+                raise ValueError(f"coord {dim!r} must be integers, got {values.tolist()[:6]}")
+            cube = cube.assign_coords({dim: as_float.astype(int)})
+    name = str(cube.name) if cube.name is not None and str(cube.name) else "score"
+    if name in cube.dims or name in cube.coords:
+        name = f"{name}_score"
+    attrs: dict[str, Any] = {}
+    for key, value in cube.attrs.items():
+        value = _plain(value)
+        if not _json_safe(value):
+            value = str(value)
+        attrs[str(key)] = value
+    defaults = dict.fromkeys(REQUIRED_ATTRS, UNKNOWN)
+    defaults.update(long_name=name, units="", intervention="null")
+    for key, default in defaults.items():
+        value = attrs.get(key)
+        if value is None:
+            attrs[key] = default
+        elif isinstance(value, (dict, list)):
+            attrs[key] = json.dumps(value)
+        elif not isinstance(value, str):
+            attrs[key] = str(value)
+    if attrs["intervention"] != "null":
+        try:
+            json.loads(attrs["intervention"])
+        except ValueError:
+            attrs["intervention"] = json.dumps(attrs["intervention"])  # keep the text, as JSON
+    cube = cube.rename(name)
+    cube.attrs = attrs
+    return check_cube(cube, require=require)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,8 +492,7 @@ def compare(
     >>> both.dims, both.model.values.tolist(), both.sel(model="small", head=2).item()
     (('layer', 'head', 'model'), ['small', 'wide'], nan)
     """
-    check_cube(cube_a)
-    check_cube(cube_b)
+    cube_a, cube_b = as_cube(cube_a), as_cube(cube_b)
     if "model" in cube_a.dims or "model" in cube_b.dims:
         raise ValueError("compare takes cubes without a 'model' dim; use xr.concat to add more")
     if set(cube_a.dims) != set(cube_b.dims):

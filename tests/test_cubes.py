@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from headwidgets.cubes import (
     REQUIRED_ATTRS,
+    UNKNOWN,
+    as_cube,
     check_cube,
     compare,
     load_cube,
@@ -159,6 +161,42 @@ def test_check_cube_needs_layer_and_head_a_name_and_json_attrs() -> None:
         check_cube(odd)
     with pytest.raises(TypeError, match="xarray.DataArray"):
         check_cube(np.zeros((1, 2)))
+
+
+def test_as_cube_completes_a_plain_dataarray_and_marks_its_provenance_unknown() -> None:
+    plain = xr.DataArray(
+        np.arange(6.0).reshape(3, 2),
+        dims=("head", "layer"),
+        coords={"layer": [0.0, 1.0]},
+        attrs={"model": "from-a-csv", "table": np.arange(2), "seed": np.int64(3)},
+    )
+    with pytest.raises(ValueError, match=r"missing attrs"):
+        check_cube(plain.transpose())  # strict where headwidgets writes and saves cubes
+    cube = as_cube(plain)
+    assert cube.dims == ("layer", "head") and cube.name == "score"
+    assert cube["layer"].values.tolist() == [0, 1] and cube["head"].values.tolist() == [0, 1, 2]
+    assert cube.attrs["model"] == "from-a-csv"  # what it carries is kept
+    assert {cube.attrs[a] for a in ("revision", "dtype", "method", "metric")} == {UNKNOWN}
+    assert cube.attrs["intervention"] == "null"  # not known, unlike the empty spec
+    assert cube.attrs["table"] == [0, 1] and cube.attrs["seed"] == 3
+    assert "model" in plain.attrs and "revision" not in plain.attrs  # the input is unchanged
+    check_cube(cube)
+
+
+def test_as_cube_still_refuses_unknown_dims_and_fractional_positions() -> None:
+    with pytest.raises(ValueError, match=r"unknown dims \['neuron'\].*rename"):
+        as_cube(xr.DataArray(np.zeros((2, 2)), dims=("layer", "neuron")))
+    with pytest.raises(ValueError, match=r"coord 'head' must be integers"):
+        as_cube(xr.DataArray(np.zeros((1, 2)), dims=("layer", "head"), coords={"head": [0.5, 1]}))
+    with pytest.raises(ValueError, match=r"missing dims \['head'\]"):
+        as_cube(xr.DataArray(np.zeros(2), dims=("layer",)))
+
+
+def test_save_cube_refuses_an_incomplete_cube(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"missing attrs"):
+        save_cube(
+            xr.DataArray(np.zeros((1, 2)), dims=("layer", "head"), name="s"), tmp_path / "s.nc"
+        )
 
 
 def test_unknown_suffix_and_missing_file_are_clear_errors(tmp_path) -> None:

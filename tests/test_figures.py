@@ -291,6 +291,34 @@ def test_token_strip_colors_each_token_and_keeps_its_text(per_token: xr.DataArra
     assert len(set(data["color"])) == len(TOKENS)
 
 
+def test_every_builder_draws_a_plain_dataarray_and_shows_its_provenance_as_unknown(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(4)
+    heads = xr.DataArray(rng.normal(size=(4, 3)), dims=("head", "layer"))  # no name, no attrs
+    n = len(TOKENS)
+    pattern = xr.DataArray(np.tril(np.ones((n, n))) / np.arange(1, n + 1)[:, None],
+                           dims=("query", "key"))  # fmt: skip
+    curve = xr.DataArray([1.0, 2.0, 0.5], dims=("scale",), coords={"scale": [0.0, 1.0, 2.0]})
+    figs = [
+        figures.head_heatmap(heads),
+        figures.layer_profile(heads),
+        figures.cube_difference(heads, heads * 2),
+        figures.attention_pattern(pattern, tokens=TOKENS),
+        figures.token_strip(xr.DataArray(rng.normal(size=n), dims=("query",)), TOKENS),
+        figures.scale_response(curve),
+    ]
+    meta = figures.figure_metadata(figs[0])
+    assert meta["model"] == meta["revision"] == meta["method"] == "unknown"
+    assert figs[0].title is None or not figs[0].title.text  # no "unknown" title
+    for fig in figs:
+        assert figures.figure_metadata(fig)["figure"]
+    hw.export(figs[0], tmp_path / "plain.html", data=True)
+    saved = hw.load_cube(tmp_path / "plain.nc")
+    assert saved.attrs["dtype"] == "unknown" and saved.attrs["intervention"] == "null"
+    np.testing.assert_array_equal(saved.values, heads.values.T)
+
+
 # ---------------------------------------------------------------------------------------------
 # export
 

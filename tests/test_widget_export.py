@@ -125,6 +125,21 @@ def test_grid_export_writes_the_cube_beside_the_figure(tmp_path: Path) -> None:
     assert (tmp_path / "nodata.html").is_file() and not (tmp_path / "nodata.nc").exists()
 
 
+def test_grid_exports_a_dataarray_from_elsewhere_with_its_provenance_unknown(
+    tmp_path: Path,
+) -> None:
+    plain = xr.DataArray(
+        np.arange(6.0).reshape(3, 2),
+        dims=("head", "layer"),
+        coords={"layer": [0.0, 1.0]},
+        attrs={"source": "scores.csv", "rows": np.arange(2)},  # not JSON as they are
+    )
+    path = HeadGrid(plain, selected=[(1, 2)]).export(tmp_path / "plain.html")
+    saved = hw.load_cube(path.with_suffix(".nc"))
+    assert saved.dims == ("layer", "head") and saved.attrs["model"] == "unknown"
+    assert saved.attrs["source"] == "scores.csv" and saved.attrs["rows"] == [0, 1]
+
+
 def test_grid_figure_follows_the_grids_color_scale_and_limits() -> None:
     grid = HeadGrid(cube(np.abs(grid_cube().values)), color_scale="diverging", vmin=-1, vmax=4)
     mapper = grid.figure().select_one({"name": "cells"}).glyph.fill_color["transform"]

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import xarray as xr
 
 from headwidgets.widgets._live import summarize
@@ -51,23 +50,26 @@ def default_export_path(cube: xr.DataArray | None) -> str:
 
 
 def view_cube(cube: xr.DataArray, intervention: Intervention | None = None) -> xr.DataArray:
-    """The grid's cube as a complete cube (missing required attrs filled in) for a figure.
+    """The grid's cube as a complete cube (missing attrs filled in, see ``as_cube``) for a figure.
 
     With ``intervention``, its JSON becomes the ``intervention`` attr; the cube's own value,
-    when it named edits, is kept as ``cube_intervention``.
+    when it named edits, is kept as ``cube_intervention``. A cube that names no intervention
+    gets the empty spec: the grid shows it unedited.
     """
-    from headwidgets.cubes import make_cube
+    from headwidgets.cubes import as_cube, check_cube
 
-    attrs: dict[str, Any] = {str(k): v for k, v in cube.attrs.items()}
+    named = "intervention" in cube.attrs
+    cube = as_cube(cube)
+    attrs: dict[str, Any] = dict(cube.attrs)
+    if not named:
+        attrs["intervention"] = _NO_EDITS
     if intervention is not None:
         own = attrs.get("intervention")
         spec = intervention.to_json()
         if own and own not in (spec, _NO_EDITS, "null"):
             attrs["cube_intervention"] = own
         attrs["intervention"] = spec
-    name = str(cube.name) if cube.name is not None else "score"
-    coords = {str(k): v for k, v in cube.coords.items()}
-    return make_cube(np.asarray(cube.values), ("layer", "head"), coords, name, attrs)
+    return check_cube(cube.copy().assign_attrs(attrs))
 
 
 def caption_text(intervention: Intervention | None, max_chars: int = 0) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 import traitlets
 import xarray as xr
 
+from headwidgets.cubes import as_cube
 from headwidgets.interventions import Intervention
 from headwidgets.widgets._common import check_heads, css, esm, float32_buffer
 from headwidgets.widgets._exporting import (
@@ -280,9 +281,7 @@ def as_head_cube(cube: Any) -> xr.DataArray:
     cube = cube.transpose("layer", "head")
     if not np.issubdtype(cube.dtype, np.number) or np.issubdtype(cube.dtype, np.complexfloating):
         raise ValueError(f"HeadGrid needs real numbers, got dtype {cube.dtype}")
-    for dim in ("layer", "head"):
-        if dim not in cube.coords:
-            cube = cube.assign_coords({dim: np.arange(cube.sizes[dim])})
-        elif not np.issubdtype(cube[dim].dtype, np.integer):
-            raise ValueError(f"coord {dim!r} must be integers, got dtype {cube[dim].dtype}")
-    return cube
+    # integer layer/head coords (0..n-1 where missing; 0.0, 1.0 from a CSV read as 0, 1);
+    # the attrs stay as they are: figures and exports fill what is missing (as_cube)
+    complete = as_cube(cube)
+    return cube.assign_coords(layer=complete["layer"].values, head=complete["head"].values)
