@@ -110,6 +110,16 @@ def _text(nb: Any) -> str:
     return "\n".join(parts)
 
 
+def _stderr(nb: Any) -> list[str]:
+    """Every stderr output of the run, as "cell N: text" (warnings land here)."""
+    return [
+        f"cell {index}: {output.get('text', '')}"
+        for index, cell in enumerate(nb.cells)
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == "stderr"
+    ]
+
+
 def test_there_are_five_notebooks() -> None:
     assert [p.name for p in PATHS] == list(MODELS)
 
@@ -139,6 +149,7 @@ def test_notebook_runs_top_to_bottom(path: Path, kernel_name: str, workdir: Path
         pytest.skip(f"shipped model(s) {missing} missing; build them with `make models`")
     nb = _execute(path, kernel_name, workdir, HEADWIDGETS_FAST="1")
     assert "Traceback" not in _text(nb)
+    assert _stderr(nb) == [], "a user would see these in red boxes"
 
 
 @pytest.mark.slow
@@ -149,6 +160,7 @@ def test_course_notebook_checks_pass_with_the_solutions(kernel_name: str, workdi
         pytest.skip(f"shipped model(s) {missing} missing; build them with `make models`")
     nb = _execute(path, kernel_name, workdir, HEADWIDGETS_FAST="1", HEADWIDGETS_SOLUTIONS="1")
     text = _text(nb)
+    assert _stderr(nb) == [], "a user would see these in red boxes"
     assert "not answered yet" not in text
     assert text.count("✅ correct!") == 6, text  # exercises 1, 2 (two checks), 3, 4 and 5
 
