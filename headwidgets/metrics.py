@@ -128,6 +128,9 @@ class Metric:
         """
         import torch
 
+        require = getattr(hm, "require_lm_head", None)
+        if require is not None:
+            require(f"metric {self.kind!r}")
         n_pos = int(input_ids.shape[-1])
         logits = logits.float()
         if self.kind == "loss":

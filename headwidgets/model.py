@@ -14,6 +14,7 @@ the attention output projection (see ``architectures.py``); hooks live in ``inte
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ class RunResult:
     """Outputs of :meth:`HeadModel.run` (tensors on the CPU, float32)."""
 
     logits: torch.Tensor
-    """(B, T, V)"""
+    """(B, T, V); a model without an LM head (``hm.has_lm_head`` False) gives its last
+    hidden state (B, T, d_model) here"""
     input_ids: torch.Tensor
     """(B, T), right-padded"""
     attention_mask: torch.Tensor
@@ -137,6 +139,23 @@ class HeadModel:
     d_model = property(lambda self: self.layout.d_model, doc="Residual stream width.")
     n_ctx = property(lambda self: self.layout.n_ctx, doc="Max positions (None if unknown).")
     is_causal = property(lambda self: self.layout.spec.causal, doc="Decoder (True) or encoder.")
+
+    @property
+    def has_lm_head(self) -> bool:
+        """Whether the model maps hidden states to token logits (False: a bare encoder)."""
+        return self.model.get_output_embeddings() is not None
+
+    def require_lm_head(self, what: str) -> None:
+        """Raise a ValueError saying that ``what`` needs next-token logits this model lacks."""
+        if self.has_lm_head:
+            return
+        raise ValueError(
+            f"{what} needs token logits, but {self.name} is a bare "
+            f"{type(self.model).__name__} without a language-model head (its checkpoint has "
+            f"none), so next-token logits, generation and metrics are unavailable; attention "
+            f"scores, patterns and head edits work. Load a checkpoint with a masked-LM or "
+            f"causal-LM head for {what}."
+        )
 
     @property
     def device(self) -> torch.device:
@@ -550,9 +569,8 @@ class HeadModel:
 
     def unembed(self) -> torch.Tensor:
         """W_U: (V, d_model), the rows that map the final residual to logits."""
+        self.require_lm_head("the unembedding W_U")
         head = self.model.get_output_embeddings()
-        if head is None:
-            raise ValueError(f"{self.name} has no output embedding (load it with an LM head)")
         weight: torch.Tensor = head.weight
         return weight
 
@@ -630,7 +648,8 @@ def load(
             raise ValueError(f"unknown dtype {dtype!r}; e.g. 'float32', 'bfloat16', 'float16'")
         dtype = getattr(torch, dtype)
     if dtype is None:
-        saved = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+        # `dtype` since transformers 4.56; reading `torch_dtype` there logs a deprecation
+        saved = config.dtype if hasattr(config, "dtype") else config.torch_dtype
         on_gpu = device_map is not None or (device or "").startswith("cuda")
         half = (torch.bfloat16, torch.float16, "bfloat16", "float16")
         dtype = (
@@ -641,21 +660,51 @@ def load(
     spec = arch.ARCHITECTURES.get(str(getattr(config, "model_type", "")))
     auto: Any = transformers.AutoModelForCausalLM
     if spec is not None and not spec.causal:
-        auto = transformers.AutoModelForMaskedLM
+        # an encoder saved without its masked-LM head (a sentence-embedding checkpoint) is
+        # bound as its base model: a randomly initialised head would make up next tokens
+        head = _saved_with_lm_head(config)
+        auto = transformers.AutoModelForMaskedLM if head else transformers.AutoModel
     load_kwargs: dict[str, Any] = {"dtype": dtype, **kwargs}
     if device_map is not None:
         load_kwargs["device_map"] = device_map
-    model = auto.from_pretrained(path, **load_kwargs)
+    with _quiet_local_load(os.path.isdir(path)):
+        model = auto.from_pretrained(path, **load_kwargs)
     if device_map is None:
         model = model.to(device)
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     return HeadModel(model, tokenizer, name=name_or_path)
 
 
+_LM_HEAD_CLASSES = ("ForMaskedLM", "ForPreTraining", "ForCausalLM", "LMHeadModel")
+"""Endings of the architecture names whose checkpoints carry a language-model head."""
+
+
+def _saved_with_lm_head(config: Any) -> bool:
+    """Whether the checkpoint's ``architectures`` name a class with an LM head (unknown: yes)."""
+    names = list(getattr(config, "architectures", None) or [])
+    return not names or any(name.endswith(_LM_HEAD_CLASSES) for name in names)
+
+
+@contextlib.contextmanager
+def _quiet_local_load(local: bool) -> Iterator[None]:
+    """No "Loading weights" progress bar for a local checkpoint (stderr noise in a notebook).
+
+    A hub id keeps transformers' bars: there they show the download.
+    """
+    from transformers.utils import logging as hf_logging
+
+    active = hf_logging.is_progress_bar_enabled()
+    if local and active:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if local and active:
+            hf_logging.enable_progress_bar()
+
+
 def _resolve_path(name_or_path: str) -> str:
     """A shipped model's directory, else the argument (local directory or hub id)."""
-    import os
-
     if os.path.isdir(name_or_path):
         return name_or_path
     from headwidgets import zoo

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import logging
+import warnings
 
 import pytest
 import torch
@@ -16,10 +18,54 @@ TEXT = "The cat sat on the mat because it was tired."
 
 @pytest.fixture(scope="module")
 def hm() -> hw.HeadModel:
-    from transformers import AutoModel, AutoTokenizer
+    return hw.load(str(minilm.MODEL_DIR), device="cpu")
 
-    path = str(minilm.MODEL_DIR)
-    return hw.bind(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), "minilm")
+
+def test_loading_minilm_writes_nothing_and_binds_its_base_model(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = hw.load(str(minilm.MODEL_DIR), device="cpu")
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    assert [r.getMessage() for r in caplog.records] == []
+    assert [str(w.message) for w in caught] == []
+    # the checkpoint is a sentence-embedding BertModel: no masked-LM head is made up for it
+    assert type(loaded.model).__name__ == "BertModel" and not loaded.has_lm_head
+
+
+def test_a_bare_encoder_says_next_token_outputs_are_unavailable(hm: hw.HeadModel) -> None:
+    from headwidgets.widgets import OutputView
+
+    unavailable = "without a language-model head .* next-token logits, generation and metrics"
+    with pytest.raises(ValueError, match=f"ablation_effect needs token logits.*{unavailable}"):
+        hm.sweep(TEXT, "kl")
+    with pytest.raises(ValueError, match=f"the OutputView .*{unavailable}"):
+        OutputView(hm, TEXT)
+    with pytest.raises(ValueError, match=f"direct_logit_attribution .*{unavailable}"):
+        hw.scores.direct_logit_attribution(hm, TEXT, " cat", " dog")
+    with pytest.raises(ValueError, match=f"metric 'kl' .*{unavailable}"):
+        logits = hm.run(TEXT).logits
+        hw.Metric("kl").compute(hm, logits, hm.tokenize(TEXT).input_ids, logits)
+    assert hw.scores.previous_token(hm, TEXT).dims == ("layer", "head")  # attention works
+
+
+def test_an_encoder_saved_with_its_masked_lm_head_keeps_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests._tiny import tiny_model, word_tokenizer
+
+    base = tmp_path / "base"
+    tiny_model("bert").bert.save_pretrained(base)  # the encoder alone: architectures BertModel
+    word_tokenizer().save_pretrained(base)
+    bare = hw.load(str(base), device="cpu")
+    assert type(bare.model).__name__ == "BertModel" and not bare.has_lm_head
+    full = tmp_path / "full"
+    tiny_model("bert").save_pretrained(full)
+    word_tokenizer().save_pretrained(full)
+    with_head = hw.load(str(full), device="cpu")
+    assert type(with_head.model).__name__ == "BertForMaskedLM" and with_head.has_lm_head
 
 
 def test_the_pretrained_minilm_binds_as_a_six_layer_twelve_head_encoder(hm: hw.HeadModel) -> None:

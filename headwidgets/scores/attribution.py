@@ -120,6 +120,7 @@ def attribution_patching(
     >>> cube.dims, cube.attrs["units"]
     (('layer', 'head'), 'fraction')
     """
+    hm.require_lm_head("attribution_patching")
     from headwidgets.cubes import make_cube
 
     cleans, single = _run.as_prompt_list(clean)
@@ -325,6 +326,7 @@ def direct_logit_attribution(
     >>> direct_logit_attribution(hm, prompt, " Mary", " John", per_query=True).dims
     ('layer', 'head', 'query')
     """
+    hm.require_lm_head("direct_logit_attribution")
     from headwidgets.cubes import make_cube
 
     prompts, single = _run.as_prompt_list(prompt)
@@ -391,6 +393,7 @@ def direct_effects(
     >>> bool(abs(frame["value"].sum() - frame.attrs["logit_diff"]) < 1e-3)
     True
     """
+    hm.require_lm_head("direct_effects")
     import pandas as pd
 
     t_id, d_id = _ids(hm, target, distractor)

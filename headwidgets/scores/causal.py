@@ -124,6 +124,7 @@ def ablation_effect(
     >>> cube.dims, int(cube.notnull().sum())
     (('layer', 'head'), 2)
     """
+    hm.require_lm_head("ablation_effect")
     from headwidgets.cubes import make_cube
 
     prompts, single = _prompts(prompt)
@@ -191,6 +192,7 @@ def activation_patching(
     >>> cube.dims
     ('layer', 'head')
     """
+    hm.require_lm_head("activation_patching")
     from headwidgets.cubes import make_cube
 
     cleans, single = _prompts(clean)
@@ -292,6 +294,7 @@ def patch_heads(
     >>> round(patch_heads(hm, ds.prompts[0], ds.corrupted[0], ds.metrics()[0]), 4)
     1.0
     """
+    hm.require_lm_head("patch_heads")
     from headwidgets.interventions import Intervention
 
     m = _metric(metric)
@@ -329,6 +332,7 @@ def scale_response(
     >>> curve.dims, curve["scale"].values.tolist()[:3]
     (('scale',), [0.0, 0.25, 0.5])
     """
+    hm.require_lm_head("scale_response")
     from headwidgets.cubes import make_cube
     from headwidgets.interventions import Intervention
 

@@ -127,6 +127,7 @@ class OutputView(anywidget.AnyWidget):
         intervention: Intervention | None = None,
         live: LiveRun | None = None,
     ) -> None:
+        hm.require_lm_head("the OutputView (next tokens, generation, metrics)")
         self.hm = hm
         self._run: LiveRun | None = live
         self._version = 0
