@@ -35,6 +35,7 @@ __all__ = [
     "as_cube",
     "check_cube",
     "compare",
+    "cube_names",
     "load_cube",
     "make_cube",
     "model_attrs",
@@ -377,12 +378,16 @@ def _format(path: str | Path) -> str:
     raise ValueError(f"unknown cube file suffix {suffix!r} for {path}; expected '.nc' or '.zarr'")
 
 
-def save_cube(cube: xr.DataArray, path: str | Path) -> Path:
+def save_cube(cube: xr.DataArray | xr.Dataset, path: str | Path) -> Path:
     """Write a cube to netCDF (``.nc``, h5netcdf engine) or zarr (``.zarr``); return the path.
 
     The round trip is exact: ``load_cube(save_cube(cube, p))`` is identical to ``cube``
     (attrs that netCDF cannot hold — bools, None, lists, dicts — are stored as JSON strings
     and decoded on load). An existing file or store at ``path`` is replaced.
+
+    Several cubes go into one file as an :class:`xarray.Dataset` with one cube per data
+    variable (``xr.Dataset({"induction": a, "sink": b})``, their coords shared);
+    ``load_cube(path, "sink")`` reads one back and :func:`cube_names` lists them.
 
     Example
     -------
@@ -391,10 +396,21 @@ def save_cube(cube: xr.DataArray, path: str | Path) -> Path:
     >>> path = save_cube(cube, tempfile.mkdtemp() + "/demo.nc")
     >>> xr.testing.assert_identical(load_cube(path), cube)
     """
-    check_cube(cube, require=())
     kind = _format(path)
     path = Path(path)
-    encoded = _encode(cube)
+    encoded: xr.DataArray | xr.Dataset
+    if isinstance(cube, xr.Dataset):
+        if not cube.data_vars:
+            raise ValueError("the Dataset holds no cubes; give it one data variable per score")
+        for name, variable in cube.data_vars.items():
+            check_cube(variable.rename(name), require=())
+        encoded = xr.Dataset(
+            {name: _encode(variable) for name, variable in cube.data_vars.items()},
+            attrs=_encode_attrs(cube.attrs),
+        )
+    else:
+        check_cube(cube, require=())
+        encoded = _encode(cube)
     if kind == "netcdf":
         encoded.to_netcdf(path, engine="h5netcdf")
     else:
@@ -402,8 +418,39 @@ def save_cube(cube: xr.DataArray, path: str | Path) -> Path:
     return path
 
 
-def load_cube(path: str | Path) -> xr.DataArray:
+def _open_options(path: str | Path) -> dict[str, Any]:
+    kind = _format(path)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no cube at {path}")
+    options: dict[str, Any] = {"decode_times": False, "decode_timedelta": False}
+    if kind == "netcdf":
+        options["engine"] = "h5netcdf"
+    else:
+        options.update(engine="zarr", consolidated=False)
+    return options
+
+
+def cube_names(path: str | Path) -> list[str]:
+    """The names of the cubes in a file written by :func:`save_cube` (one, or a Dataset's), sorted.
+
+    Example
+    -------
+    >>> import tempfile, xarray as xr
+    >>> a = make_cube([[1.0]], ("layer", "head"), name="a")
+    >>> path = save_cube(xr.Dataset({"a": a, "b": a * 2}), tempfile.mkdtemp() + "/ab.nc")
+    >>> cube_names(path)
+    ['a', 'b']
+    """
+    with xr.open_dataset(path, **_open_options(path)) as opened:
+        return sorted(str(name) for name in opened.data_vars)  # zarr lists in any order
+
+
+def load_cube(path: str | Path, name: str | None = None) -> xr.DataArray:
     """Read a cube written by :func:`save_cube` (format chosen by suffix) into memory.
+
+    ``name`` picks one cube of a file that holds several (a Dataset); a file of one cube
+    needs none. A name the file does not hold, or none for a file of several, raises a
+    ValueError listing the names in the file.
 
     Example
     -------
@@ -413,16 +460,22 @@ def load_cube(path: str | Path) -> xr.DataArray:
     >>> float(load_cube(path).sel(layer=0, head=0))
     3.0
     """
-    kind = _format(path)
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no cube at {path}")
-    options: dict[str, Any] = {"decode_times": False, "decode_timedelta": False}
-    if kind == "netcdf":
-        options["engine"] = "h5netcdf"
+    options = _open_options(path)
+    names = cube_names(path)
+    if not names:
+        raise ValueError(f"{path} holds no cubes (no data variables)")
+    if name is None and len(names) == 1:
+        with xr.open_dataarray(path, **options) as opened:
+            cube = opened.load()
     else:
-        options.update(engine="zarr", consolidated=False)
-    with xr.open_dataarray(path, **options) as opened:
-        cube = opened.load()
+        if name not in names:
+            pick = "no name given; pick one" if name is None else f"no cube named {name!r}"
+            raise ValueError(
+                f"{path} holds the cubes {names}: {pick} of them, e.g. "
+                f"load_cube(path, {names[0]!r})"
+            )
+        with xr.open_dataset(path, **options) as opened:
+            cube = opened[name].load()
     cube.encoding = {}
     return _decode(cube)
 

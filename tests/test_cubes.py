@@ -18,6 +18,7 @@ from headwidgets.cubes import (
     as_cube,
     check_cube,
     compare,
+    cube_names,
     load_cube,
     make_cube,
     overlap,
@@ -113,6 +114,36 @@ def test_saving_twice_replaces_the_file(tmp_path, suffix: str) -> None:
     save_cube(make_cube(np.zeros((1, 1)), ("layer", "head"), name="a"), path)
     second = make_cube(np.ones((2, 2)), ("layer", "head"), name="b")
     xr.testing.assert_identical(load_cube(save_cube(second, path)), second)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_several_cubes_share_one_file_and_load_back_exactly_by_name(tmp_path, suffix: str) -> None:
+    rich = rich_cube()
+    plain = make_cube(np.ones((2, 3)), ("layer", "head"), name="sink", attrs={"units": "p"})
+    path = save_cube(xr.Dataset({"induction": rich, "sink": plain}), tmp_path / f"s{suffix}")
+    assert cube_names(path) == ["induction", "sink"]
+    xr.testing.assert_identical(load_cube(path, "induction"), rich)
+    xr.testing.assert_identical(load_cube(path, "sink"), plain)
+    with pytest.raises(ValueError, match=r"holds the cubes \['induction', 'sink'\]: no name given"):
+        load_cube(path)
+    with pytest.raises(ValueError, match=r"no cube named 'entropy' of them"):
+        load_cube(path, "entropy")
+
+
+def test_a_single_cube_file_loads_by_its_own_name(tmp_path) -> None:
+    cube = make_cube(np.ones((1, 2)), ("layer", "head"), name="sink")
+    path = save_cube(cube, tmp_path / "one.nc")
+    xr.testing.assert_identical(load_cube(path, "sink"), cube)
+    with pytest.raises(ValueError, match=r"holds the cubes \['sink'\]: no cube named 'x'"):
+        load_cube(path, "x")
+
+
+def test_saving_a_dataset_checks_every_cube_in_it(tmp_path) -> None:
+    bad = xr.DataArray(np.zeros((1, 1)), dims=("layer", "head"))
+    with pytest.raises(ValueError, match="invalid cube: .*missing attrs"):
+        save_cube(xr.Dataset({"bad": bad}), tmp_path / "bad.nc")
+    with pytest.raises(ValueError, match="the Dataset holds no cubes"):
+        save_cube(xr.Dataset(), tmp_path / "empty.nc")
 
 
 @settings(
