@@ -378,7 +378,10 @@ def _draw(obj: UIElement, format: Literal["svg", "png"], scale: float, width: in
 
 
 def _svg(obj: UIElement, width: int | None, height: int | None, timeout: float) -> str:
-    return str(_draw(obj, "svg", 1.0, width, height, timeout)["svg"])
+    from headwidgets._svgclean import clean_svg
+
+    # one copy of each label, vector colour bars (BokehJS writes neither)
+    return clean_svg(str(_draw(obj, "svg", 1.0, width, height, timeout)["svg"]))
 
 
 def _with_svg_metadata(svg: str, meta: Mapping[str, Any]) -> str:
@@ -412,7 +415,7 @@ def _png(obj: UIElement, path: Path, scale: float, width: int | None, height: in
     # the canvas is transparent where nothing is drawn (its outermost half pixel): lay it on
     # white like the page a screenshot would show
     image = Image.alpha_composite(Image.new("RGBA", drawn.size, "white"), drawn).convert("RGB")
-    size = (int(float(result["width"]) * scale), int(float(result["height"]) * scale))
+    size = (round(float(result["width"]) * scale), round(float(result["height"]) * scale))
     if image.size != size:  # rounding of fractional scales: at most a pixel
         image = image.resize(size, Image.Resampling.LANCZOS)
     info = PngInfo()
@@ -471,8 +474,9 @@ def export(
     fig: UIElement,
     path: str | os.PathLike[str],
     data: xr.DataArray | bool | None = None,
-    scale: float = 2.0,
+    scale: float | None = None,
     *,
+    dpi: float = 300.0,
     width: int | None = None,
     height: int | None = None,
     timeout: float = 10.0,
@@ -489,8 +493,12 @@ def export(
         A cube to write beside the figure as netCDF (``name.nc``, read back with
         :func:`headwidgets.load_cube`), or ``True`` for the cube the figure was built from.
     scale
-        PNG only: pixels per CSS pixel. The PNG is ``width·scale × height·scale`` pixels and
-        carries ``96·scale`` dpi, so it prints at the figure's size (96 CSS px = 1 inch).
+        PNG only: pixels per CSS pixel (default ``dpi / 96``). The PNG is
+        ``width·scale × height·scale`` pixels and carries ``96·scale`` dpi, so it prints at
+        the figure's size (96 CSS px = 1 inch).
+    dpi
+        PNG only, when ``scale`` is not given: print resolution (default 300, what journals
+        ask for).
     width, height
         Size in CSS pixels for this export only (default: the figure's own size).
     timeout
@@ -509,7 +517,9 @@ def export(
 
     Notes
     -----
-    SVG is drawn by bokeh's SVG backend, so glyphs are vector shapes and labels are text.
+    SVG is drawn by bokeh's SVG backend, so glyphs are vector shapes and labels are text
+    (one copy each; colour bars are vector rectangles too). PDF is that SVG printed by
+    Chromium: vector, fonts embedded as TrueType subsets (no Type 3 fonts).
     The toolbar is hidden in SVG, PNG and PDF. HTML is self-contained (BokehJS inlined) and
     keeps hover tooltips. Provenance (model, method, intervention, ...) is embedded in the file.
 
@@ -529,6 +539,10 @@ def export(
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"unknown figure format {suffix!r} for {path}; expected one of {FORMATS}")
+    if scale is None:
+        if not dpi > 0:
+            raise ValueError(f"dpi must be > 0, got {dpi}")
+        scale = dpi / 96
     if not scale > 0:
         raise ValueError(f"scale must be > 0, got {scale}")
     meta = figure_metadata(fig)

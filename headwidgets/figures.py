@@ -7,9 +7,9 @@ colorblind-safe palettes (Viridis for scores, a blue–white–red RdBu centred 
 Okabe–Ito for lines) and no toolbar. Override any of it with ``style={...}`` (keys of
 :data:`HOUSE_STYLE`) or the builders' keyword arguments.
 
-:func:`export` writes a figure to ``.svg`` (vector: one shape per heatmap cell, text labels),
-``.png`` (``scale`` pixels per CSS pixel), ``.pdf`` or self-contained ``.html``, and with
-``data=cube`` the cube beside it as netCDF.
+:func:`export` writes a figure to ``.svg`` (vector: one shape per heatmap cell, each label
+once as text, vector colour bars), ``.png`` (300 dpi by default), ``.pdf`` (fonts embedded,
+no Type 3) or self-contained ``.html``, and with ``data=cube`` the cube beside it as netCDF.
 
 This module is the public face; the code lives in private modules: ``_figstyle`` (house
 style, palettes, shared helpers), ``_figgrid`` (head heatmap, cube difference),
@@ -128,7 +128,7 @@ def figure_command(
     *,
     other: str | Path | None = None,
     reduce: str | None = None,
-    scale: float = 2.0,
+    scale: float | None = None,
     data: bool = False,
     **opts: Any,
 ) -> Path:
@@ -149,7 +149,7 @@ def figure_command(
         Reduce dims the figure does not draw (e.g. ``prompt``) with ``mean``, ``median``,
         ``max``, ``min`` or ``sum`` before drawing.
     scale
-        PNG pixels per CSS pixel.
+        PNG pixels per CSS pixel (default: 300 dpi, ``300 / 96``).
     data
         Also write the drawn cube beside the figure (``out`` with suffix ``.nc``).
     **opts

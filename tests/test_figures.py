@@ -319,6 +319,32 @@ def test_every_builder_draws_a_plain_dataarray_and_shows_its_provenance_as_unkno
     np.testing.assert_array_equal(saved.values, heads.values.T)
 
 
+def test_clean_svg_redraws_a_colour_ramp_image_as_rectangles_of_its_colours() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from headwidgets._svgclean import clean_svg
+
+    ramp = np.zeros((40, 4, 3), dtype=np.uint8)
+    ramp[:, :, 0] = np.repeat(np.arange(0, 200, 10, dtype=np.uint8), 2)[:, None]  # 20 bands
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="PNG")
+    href = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="50" height="100"><image width="10" '
+        f'height="80" transform="matrix(1, 0, 0, 1, 30, 10)" href="{href}"/></svg>'
+    )
+    root = ET.fromstring(clean_svg(svg))
+    assert list(root.iter(f"{SVG}image")) == []
+    (bar,) = root.iter(f"{SVG}g")
+    assert bar.get("transform") == "matrix(1, 0, 0, 1, 30, 10)"
+    rects = list(bar.iter(f"{SVG}rect"))
+    assert [r.get("fill") for r in rects] == [f"#{v:02x}0000" for v in range(0, 200, 10)]
+    assert float(rects[-1].get("y", 0)) + float(rects[-1].get("height", 0)) == 80  # the bar's end
+
+
 # ---------------------------------------------------------------------------------------------
 # export
 
@@ -374,6 +400,9 @@ def test_png_has_the_requested_pixel_size(
         assert round(image.info["dpi"][0]) == 192
     with Image.open(hw.export(fig, tmp_path / "small.png", scale=1.5, width=300, height=200)) as im:
         assert im.size == (450, 300)
+    with Image.open(hw.export(fig, tmp_path / "print.png")) as image:  # print resolution
+        assert round(image.info["dpi"][0]) == 300
+        assert image.size == (round(fig.width * 300 / 96), round(fig.height * 300 / 96))
     assert (fig.width, fig.height) != (300, 200)  # the override is for that export only
 
 
@@ -390,6 +419,83 @@ def test_pdf_export_is_one_page_of_the_figures_size(
     width_pt, height_pt = (float(v) for v in box.groups())
     assert width_pt == pytest.approx(fig.width * 0.75, abs=1.5)  # 96 px = 72 pt
     assert height_pt == pytest.approx(fig.height * 0.75, abs=1.5)
+
+
+def _pdf_fonts(path: Path) -> list[dict[str, str]]:
+    """``pdffonts`` rows as {name, type, emb}; skipped without poppler-utils."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pdffonts") is None:
+        pytest.skip("pdffonts not found: apt-get install poppler-utils")
+    out = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True)
+    rows = []
+    for line in out.stdout.splitlines()[2:]:
+        # name, type (may contain spaces), encoding, emb, sub, uni, object ID
+        match = re.match(r"(\S+)\s+(.+?)\s{2,}(\S+)\s+(yes|no)\s+(yes|no)\s+(yes|no)", line)
+        assert match, line
+        rows.append({"name": match[1], "type": match[2], "emb": match[4]})
+    return rows
+
+
+def _pdf_text(path: Path) -> str:
+    import shutil
+    import subprocess
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext not found: apt-get install poppler-utils")
+    return subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def camera_ready(
+    effect: xr.DataArray,
+    per_token: xr.DataArray,
+    tmp_path_factory: pytest.TempPathFactory,
+    browser: None,
+) -> dict[str, Path]:
+    """A heatmap (vertical colour bar) and a token strip (horizontal one) as SVG and PDF,
+    exported once for the tests below."""
+    out = tmp_path_factory.mktemp("camera_ready")
+    figs = {"heatmap": figures.head_heatmap(effect), "tokens": figures.token_strip(per_token)}
+    return {
+        f"{name}{suffix}": hw.export(fig, out / f"{name}{suffix}")
+        for name, fig in figs.items()
+        for suffix in (".svg", ".pdf")
+    }
+
+
+@pytest.mark.browser
+def test_pdf_embeds_every_font_and_has_no_type3_font(camera_ready: dict[str, Path]) -> None:
+    for name in ("heatmap.pdf", "tokens.pdf"):
+        fonts = _pdf_fonts(camera_ready[name])
+        assert fonts, name
+        assert [f for f in fonts if "Type 3" in f["type"] or f["emb"] != "yes"] == [], fonts
+
+
+@pytest.mark.browser
+def test_pdf_text_has_each_label_once(camera_ready: dict[str, Path]) -> None:
+    words = Counter(_pdf_text(camera_ready["heatmap.pdf"]).split())
+    assert words["layer"] == 1 and words["head"] == 1, words
+    assert words["11"] == 2  # layer 11 and head 11, nothing more
+    tokens = Counter(_pdf_text(camera_ready["tokens.pdf"]).split())
+    assert tokens["Mary"] == 2 and tokens["John"] == 2, tokens  # each appears twice in TOKENS
+
+
+@pytest.mark.browser
+def test_svg_has_single_text_and_vector_colour_bars(camera_ready: dict[str, Path]) -> None:
+    for name in ("heatmap.svg", "tokens.svg"):
+        root = _svg_tree(camera_ready[name])
+        texts = [node for node in root.iter(f"{SVG}text") if node.get("fill") != "none"]
+        assert len(texts) == len(list(root.iter(f"{SVG}text"))), name  # no invisible copies
+        assert list(root.iter(f"{SVG}image")) == [], name  # no raster
+        (bar,) = [g for g in root.iter(f"{SVG}g") if g.get("class") == "hw-colorbar"]
+        colors = {rect.get("fill") for rect in bar.iter(f"{SVG}rect")}
+        assert len(colors) >= 50, (name, len(colors))  # a smooth ramp, not a few bands
+    heads = Counter(_texts(_svg_tree(camera_ready["heatmap.svg"])))
+    assert heads["layer"] == heads["head"] == 1
 
 
 @pytest.mark.browser
