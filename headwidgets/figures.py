@@ -52,7 +52,7 @@ from headwidgets._figstyle import DIVERGING as DIVERGING
 from headwidgets._figstyle import HOUSE_STYLE
 from headwidgets._figstyle import OKABE_ITO as OKABE_ITO
 from headwidgets._figtokens import attention_pattern, token_strip
-from headwidgets.cubes import load_cube
+from headwidgets.cubes import cube_names, load_cube
 
 __all__ = [
     "FIGURE_KINDS",
@@ -130,6 +130,7 @@ def figure_command(
     reduce: str | None = None,
     scale: float | None = None,
     data: bool = False,
+    var: str | None = None,
     **opts: Any,
 ) -> Path:
     """``headwidgets figure CUBE.nc --kind heatmap --out fig.svg``: draw a saved cube, export it.
@@ -152,6 +153,11 @@ def figure_command(
         PNG pixels per CSS pixel (default: 300 dpi, ``300 / 96``).
     data
         Also write the drawn cube beside the figure (``out`` with suffix ``.nc``).
+    var
+        The cube to draw from a file that holds several (a Dataset, such as
+        ``headwidgets scores ... -o scores.nc`` with several scores writes); also picked from
+        ``other`` when that file holds several. Without it such a file raises a ValueError
+        listing its cubes.
     **opts
         Keyword arguments of the builder; ``highlight`` may be a string such as ``"1.2,0.3"``.
         ``None`` values are dropped (unset command-line options).
@@ -179,8 +185,8 @@ def figure_command(
     if isinstance(opts.get("heads"), str):
         opts["heads"] = _parse_heads(opts["heads"])
 
-    def prepare(path: str | Path) -> xr.DataArray:
-        cube = load_cube(path)
+    def prepare(path: str | Path, name: str | None) -> xr.DataArray:
+        cube = load_cube(path, name)
         extra = [d for d in cube.dims if d not in _KEEP[kind]]
         if extra and reduce is not None:
             if reduce not in ("mean", "median", "max", "min", "sum"):
@@ -188,12 +194,14 @@ def figure_command(
             cube = getattr(cube, reduce)(extra, keep_attrs=True)
         return cube
 
-    cube = prepare(cube_path)
+    cube = prepare(cube_path, var)
     if kind == "difference":
         if other is None:
             raise ValueError("a difference figure needs a second cube: other=PATH (cube − other)")
-        fig = cube_difference(cube, prepare(other), **opts)
-        drawn: xr.DataArray = difference_cube(cube, prepare(other), opts.get("labels"))
+        several = var is not None and len(cube_names(other)) > 1
+        second = prepare(other, var if several else None)
+        fig = cube_difference(cube, second, **opts)
+        drawn: xr.DataArray = difference_cube(cube, second, opts.get("labels"))
     else:
         fig = FIGURE_KINDS[kind](cube, **opts)
         drawn = cube

@@ -578,6 +578,21 @@ def test_figure_command_draws_a_saved_cube_and_writes_its_data(
         figures.figure_command(tmp_path / "effect.nc", "bars", tmp_path / "x.svg")
 
 
+def test_figure_command_draws_the_cube_var_names_from_a_file_of_several(
+    effect: xr.DataArray, tmp_path: Path
+) -> None:
+    doubled = (effect * 2).rename("doubled").assign_attrs(effect.attrs)
+    both = hw.save_cube(xr.Dataset({"effect": effect, "doubled": doubled}), tmp_path / "b.nc")
+    out = figures.figure_command(both, "heatmap", tmp_path / "f.html", var="doubled", data=True)
+    xr.testing.assert_identical(hw.load_cube(out.with_suffix(".nc")), doubled)
+    with pytest.raises(ValueError, match=r"holds the cubes \['doubled', 'effect'\]"):
+        figures.figure_command(both, "heatmap", tmp_path / "g.html")
+    diff = figures.figure_command(
+        both, "difference", tmp_path / "d.html", other=both, var="effect", data=True
+    )
+    assert float(abs(hw.load_cube(diff.with_suffix(".nc"))).max()) == 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 # reference images
 
