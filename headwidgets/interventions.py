@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from headwidgets import attention_site as att
 from headwidgets._compat import call_offset
+from headwidgets.attention_site import AttentionEdit, MixTarget
 
 if TYPE_CHECKING:
     import torch
@@ -131,6 +133,10 @@ class HeadEdit:
 class Intervention:
     """An immutable set of head edits; the empty spec changes nothing.
 
+    ``edits`` act on head outputs z (this module); ``attention`` holds edits inside
+    attention (patterns, see ``attention_site.py``), which act on A before z = A·V. One
+    spec may hold both (``a | b``); per head and site, a later edit wins.
+
     Example
     -------
     >>> spec = Intervention.scale({(0, 1): 0.0, (1, 3): 2.0})
@@ -138,9 +144,13 @@ class Intervention:
     True
     >>> Intervention.from_json(spec.to_json()) == spec
     True
+    >>> both = spec | Intervention.temperature({(1, 0): 2.0})
+    >>> Intervention.from_json(both.to_json()) == both, len(both)
+    (True, 3)
     """
 
     edits: tuple[HeadEdit, ...] = field(default_factory=tuple)
+    attention: tuple[AttentionEdit, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         edits = tuple(self.edits)
@@ -151,6 +161,14 @@ class Intervention:
         for edit in edits:  # a later edit of the same head wins
             by_head[(edit.layer, edit.head)] = edit
         object.__setattr__(self, "edits", tuple(by_head[k] for k in sorted(by_head)))
+        inside: dict[Head, AttentionEdit] = {}
+        for item in tuple(self.attention):
+            if not isinstance(item, AttentionEdit):
+                raise TypeError(
+                    f"attention must be AttentionEdit objects, got {type(item).__name__}"
+                )
+            inside[(item.layer, item.head)] = item
+        object.__setattr__(self, "attention", tuple(inside[k] for k in sorted(inside)))
 
     # -- constructors -----------------------------------------------------------------
     @classmethod
@@ -208,31 +226,82 @@ class Intervention:
         """One edit of one head, e.g. ``Intervention.single(1, 2, "scale", alpha=2.0)``."""
         return cls((HeadEdit(layer, head, mode, **kwargs),))
 
+    # -- edits inside attention (attention_site.py; METHODS "Inside attention") ----------
+    @classmethod
+    def temperature(
+        cls, taus: Mapping[Head, float], positions: Sequence[int] | None = None
+    ) -> Intervention:
+        """A' = softmax(L/τ) per head: ``{(layer, head): tau}``, τ > 0 (τ < 1 sharpens)."""
+        return cls(attention=att.edits("temperature", taus, positions))
+
+    @classmethod
+    def sink(
+        cls, betas: Mapping[Head, float], positions: Sequence[int] | None = None
+    ) -> Intervention:
+        """Attention to position 0 times β, renormalised: ``{(layer, head): beta}``, β ≥ 0."""
+        return cls(attention=att.edits("sink", betas, positions))
+
+    @classmethod
+    def reweight(
+        cls,
+        gains: Mapping[Head, float],
+        keys: Sequence[int | str],
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """Attention to ``keys`` (positions or token strings) times g, renormalised; g = 0
+        knocks the keys out."""
+        return cls(attention=att.edits("reweight", gains, positions, keys=tuple(keys)))
+
+    @classmethod
+    def mix(
+        cls,
+        ts: Mapping[Head, float],
+        toward: MixTarget = "identity",
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """A' = (1 − t)·A + t·P, P = ``"identity"``, ``"uniform"`` or ``"previous"``; t ∈ [0, 1]."""
+        return cls(attention=att.edits("mix", ts, positions, toward=toward))
+
+    @classmethod
+    def window(
+        cls,
+        widths: Mapping[Head, int],
+        sinks: int = 1,
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """A streaming head: keep keys k < sinks or q − k < width, renormalised; width ≥ 1."""
+        return cls(attention=att.edits("window", widths, positions, sinks=sinks))
+
     # -- combination and views ----------------------------------------------------------
     def __or__(self, other: Intervention) -> Intervention:
         if not isinstance(other, Intervention):
             return NotImplemented
-        return Intervention(self.edits + other.edits)
+        return Intervention(self.edits + other.edits, self.attention + other.attention)
 
     def __len__(self) -> int:
-        return len(self.edits)
+        return len(self.edits) + len(self.attention)
 
     def __bool__(self) -> bool:
-        return bool(self.edits)
+        return bool(self.edits) or bool(self.attention)
 
     @property
     def heads(self) -> frozenset[Head]:
-        """The (layer, head) pairs this spec edits."""
-        return frozenset((e.layer, e.head) for e in self.edits)
+        """The (layer, head) pairs this spec edits (at either site)."""
+        z_heads = {(e.layer, e.head) for e in self.edits}
+        return frozenset(z_heads | {(e.layer, e.head) for e in self.attention})
 
     @property
     def layers(self) -> tuple[int, ...]:
-        """Layers with at least one non-identity edit, sorted."""
-        return tuple(sorted({e.layer for e in self.edits if not e.is_identity}))
+        """Layers with at least one non-identity edit (at either site), sorted."""
+        z_layers = {e.layer for e in self.edits if not e.is_identity}
+        return tuple(sorted(z_layers | {e.layer for e in self.attention if not e.is_identity}))
 
     # -- JSON --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"edits": [e.to_dict() for e in self.edits]}
+        out: dict[str, Any] = {"edits": [e.to_dict() for e in self.edits]}
+        if self.attention:
+            out["attention"] = [e.to_dict() for e in self.attention]
+        return out
 
     def to_json(self) -> str:
         """Compact JSON; ``Intervention.from_json`` reads it back equal."""
@@ -247,7 +316,8 @@ class Intervention:
                 if item.get(key) is not None:
                     item[key] = tuple(item[key])
             edits.append(HeadEdit(**item))
-        return cls(tuple(edits))
+        inside = tuple(AttentionEdit.from_dict(item) for item in data.get("attention", []))
+        return cls(tuple(edits), inside)
 
     @classmethod
     def from_json(cls, text: str) -> Intervention:
@@ -277,6 +347,7 @@ def check_spec(spec: Intervention, n_layers: int, n_heads: int) -> None:
                 f"unknown head ({edit.layer}, {edit.head}): head {edit.head} is out of range; "
                 f"valid heads are 0..{n_heads - 1}"
             )
+    att.check_heads([spec], n_layers, n_heads)
 
 
 # ======================================================================================
@@ -383,7 +454,7 @@ def compile_specs(
     n_rows = len(specs)
     for spec in specs:
         check_spec(spec, n_layers, n_heads)
-    layers = sorted({layer for spec in specs for layer in spec.layers})
+    layers = sorted({e.layer for spec in specs for e in spec.edits if not e.is_identity})
     uses_positions = any(e.positions is not None for s in specs for e in s.edits)
     uses_per_pos = any(
         e.replaces and (e.mode != "mean" or e.per_position) for s in specs for e in s.edits

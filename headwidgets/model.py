@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from headwidgets import architectures as arch
+from headwidgets import attention_site as att
 from headwidgets import interventions as iv
 from headwidgets.metrics import Metric, as_metric
 
@@ -284,8 +285,21 @@ class HeadModel:
         plans = iv.compile_specs(
             [spec], self.n_layers, self.n_heads, self.head_dim, None, self.head_z
         )
-        with iv.apply_edits(self.model, self.out_projs, self.n_heads, plans):
+        with (
+            self._attention_edits([spec]),
+            iv.apply_edits(self.model, self.out_projs, self.n_heads, plans),
+        ):
             yield self
+
+    @contextlib.contextmanager
+    def _attention_edits(self, specs: Sequence[iv.Intervention]) -> Iterator[None]:
+        """The inside-attention site for N specs (row i = spec i); nothing when none has one.
+
+        The model runs headwidgets' attention function inside the block (the user's
+        ``attn_implementation`` is restored on exit); see ``attention_site.py``.
+        """
+        if not any(spec.attention for spec in specs):
+            yield
 
     def run_batch(
         self,
