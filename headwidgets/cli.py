@@ -69,7 +69,8 @@ examples:
   headwidgets scores circuits-4l prompts.txt sink entropy --reduce none -o sink.zarr
   headwidgets sweep circuits-4l "When Mary and John went to the store, John gave a drink to" \\
       --metric logit_diff --target " Mary" --distractor " John" --mode zero -o effect.nc
-  headwidgets figure effect.nc --kind heatmap --highlight 3.1,3.4 --out effect.svg
+  headwidgets figure effect.nc --kind heatmap --highlight 2.3,3.0 --out effect.svg
+  headwidgets figure scores.nc --var induction --out induction.svg
   headwidgets demo            # JupyterLab on notebooks/01_quickstart.ipynb (= make demo)
 
 Run `headwidgets COMMAND --help` for the options of each command.
@@ -94,9 +95,10 @@ SCORE names:
   causal (need targets; activation/attribution patching also corrupted prompts):
     {causal}
 
-With several scores and no {{name}} in OUT, each cube goes to OUT's stem + "." +
-score + suffix (scores.nc -> scores.induction.nc, ...). The written paths are
-printed one per line.
+Several scores go into OUT as one xarray Dataset, one variable per score
+(hw.load_cube(OUT, "induction") reads one back; `headwidgets figure OUT --var
+induction` draws one). With {{name}} in OUT, each score gets its own file
+instead. The written paths are printed one per line.
 
 examples:
   headwidgets scores induction-2l @repeated:16 induction previous_token -o scores.nc
@@ -126,8 +128,8 @@ alpha), profile (per-layer summary), difference (CUBE minus --other), tokens
 .html. SVG/PNG/PDF need a Chromium/Chrome on the machine; HTML needs nothing.
 
 examples:
-  headwidgets figure scores.induction.nc --kind heatmap --out induction.svg
-  headwidgets figure effect.nc --kind heatmap --highlight 3.1,3.4 --out effect.png --scale 3
+  headwidgets figure scores.nc --var induction --kind heatmap --out induction.svg
+  headwidgets figure effect.nc --kind heatmap --highlight 2.3,3.0 --out effect.png --scale 3
   headwidgets figure a.nc --kind difference --other b.nc --out diff.html
   headwidgets figure patterns.nc --kind pattern --layer 1 --head 2 --out pattern.svg
   headwidgets scores induction-2l @repeated:4 induction --per-query --reduce none -o q.nc
@@ -178,7 +180,10 @@ def _parser() -> argparse.ArgumentParser:
     scores.add_argument("prompts", metavar="PROMPTS", help="prompt file, '-', or @set[:N]")
     scores.add_argument("names", metavar="SCORE", nargs="+", help="score names (see below)")
     scores.add_argument(
-        "-o", "--out", required=True, help="output .nc or .zarr ({name} = the score)"
+        "-o",
+        "--out",
+        required=True,
+        help="output .nc or .zarr (several scores: one Dataset; {name} = one file per score)",
     )
     scores.add_argument(
         "--reduce",
@@ -250,6 +255,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     figure.add_argument("cube", metavar="CUBE", help="a .nc or .zarr cube")
+    figure.add_argument(
+        "--var", default=None, help="the cube to draw from a file of several (e.g. induction)"
+    )
     figure.add_argument(
         "--kind",
         default="heatmap",
@@ -516,9 +524,7 @@ def _out_paths(out: str, names: Sequence[str]) -> dict[str, Path]:
         raise CLIError(f"output {out!r} must end in .nc or .zarr")
     if "{name}" in out:
         return {name: Path(out.format(name=name)) for name in names}
-    if len(names) == 1:
-        return {names[0]: path}
-    return {name: path.with_name(f"{path.stem}.{name}{path.suffix}") for name in names}
+    return dict.fromkeys(names, path)  # several scores: one Dataset in one file
 
 
 def _save(cube: Any, path: Path) -> Path:
@@ -526,6 +532,27 @@ def _save(cube: Any, path: Path) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_cube(cube, path)
+
+
+def _save_cubes(cubes: dict[str, Any], paths: dict[str, Path]) -> list[Path]:
+    """Each cube to its path; cubes that share a path go there as one xarray Dataset."""
+    import xarray as xr
+
+    written = []
+    for path in dict.fromkeys(paths.values()):
+        names = [name for name in cubes if paths[name] == path]
+        if len(names) == 1:
+            written.append(_save(cubes[names[0]].rename(names[0]), path))
+            continue
+        try:
+            dataset = xr.Dataset({name: cubes[name] for name in names})
+        except (xr.MergeError, ValueError) as exc:
+            raise CLIError(
+                f"the scores {', '.join(names)} cannot share one file ({_first_line(exc)}); "
+                f"put {{name}} in the output path to write one file per score"
+            ) from exc
+        written.append(_save(dataset, path))
+    return written
 
 
 def _tokens(text: str | None) -> list[int | str] | None:
@@ -612,8 +639,8 @@ def _cmd_scores(args: argparse.Namespace) -> int:
         else:
             cubes[name] = _causal_score(name, hm, prompts, args, reduce, progress)
     _log(args, f"computed {', '.join(names)} in {time.perf_counter() - start:.1f} s")
-    for name in names:
-        print(_save(cubes[name].rename(name), paths[name]))
+    for path in _save_cubes({name: cubes[name] for name in names}, paths):
+        print(path)
     return 0
 
 
@@ -697,6 +724,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_figure(args: argparse.Namespace) -> int:
     from headwidgets import figures
+    from headwidgets.cubes import cube_names
 
     if not Path(args.cube).exists():
         raise CLIError(f"no cube at {args.cube!r}")
@@ -705,6 +733,11 @@ def _cmd_figure(args: argparse.Namespace) -> int:
     kinds = list(figures.FIGURE_KINDS)
     if args.kind not in kinds:
         raise CLIError(f"unknown figure kind {args.kind!r}; valid kinds: {', '.join(kinds)}")
+    names = cube_names(args.cube)
+    if args.var is None and len(names) > 1:
+        raise CLIError(f"{args.cube} holds several cubes; pick one with --var: {', '.join(names)}")
+    if args.var is not None and args.var not in names:
+        raise CLIError(f"no cube {args.var!r} in {args.cube}; --var is one of: {', '.join(names)}")
     opts: dict[str, Any] = {"title": args.title, "width": args.width, "height": args.height}
     if args.kind in ("heatmap", "difference"):
         opts["highlight"] = args.highlight
@@ -720,6 +753,7 @@ def _cmd_figure(args: argparse.Namespace) -> int:
         reduce=args.reduce,
         scale=args.scale,
         data=args.data,
+        var=args.var,
         **opts,
     )
     print(path)

@@ -80,24 +80,77 @@ def test_models_json_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out) == dict(zoo.models())
 
 
-def test_scores_writes_one_cube_per_score(
-    model_dir: str, prompts_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.fixture(scope="module")
+def scores_file(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two scores of two prompts written by ``headwidgets scores ... -o scores.nc``."""
+    folder = tmp_path_factory.mktemp("scores")
+    prompts = folder / "prompts.txt"
+    prompts.write_text(f"{_tiny.prompt(8, 0)}\n\n{_tiny.prompt(10, 1)}\n", encoding="utf-8")
+    out = folder / "scores.nc"
+    args = ["scores", model_dir, str(prompts), "previous_token", "sink", "-q", "-o", str(out)]
+    assert main(args) == 0
+    return out
+
+
+def test_several_scores_go_into_the_one_file_asked_for_as_a_dataset(
+    model_dir: str, scores_file: Path
 ) -> None:
-    out = tmp_path / "scores.nc"
-    assert (
-        main(["scores", model_dir, str(prompts_file), "previous_token", "sink", "-o", str(out)])
-        == 0
-    )
-    written = capsys.readouterr().out.split()
-    assert written == [str(tmp_path / "scores.previous_token.nc"), str(tmp_path / "scores.sink.nc")]
     import headwidgets as hw
 
-    cube = hw.load_cube(written[0])
+    assert sorted(p.name for p in scores_file.parent.iterdir()) == ["prompts.txt", "scores.nc"]
+    assert hw.cubes.cube_names(scores_file) == ["previous_token", "sink"]
+    cube = hw.load_cube(scores_file, "previous_token")
     assert cube.dims == ("layer", "head") and cube.name == "previous_token"
     direct = hw.scores.patterns.previous_token(
         hw.load(model_dir, device="cpu"), [_tiny.prompt(8, 0), _tiny.prompt(10, 1)], reduce="mean"
     )
     np.testing.assert_allclose(cube.values, direct.values, rtol=1e-5)
+    assert hw.load_cube(scores_file, "sink").attrs["method"] != cube.attrs["method"]
+
+
+def test_scores_that_disagree_on_a_coord_ask_for_one_file_each(tmp_path: Path) -> None:
+    from headwidgets.cli import _save_cubes
+    from headwidgets.cubes import make_cube
+
+    def cube(name: str, tokens: list[str]) -> xr.DataArray:
+        return make_cube(
+            np.zeros((1, 1, 2)), ("layer", "head", "query"), {"token": ("query", tokens)}, name=name
+        )
+
+    cubes = {"a": cube("a", ["x", "y"]), "b": cube("b", ["x", "z"])}
+    out = tmp_path / "ab.nc"
+    with pytest.raises(CLIError, match=r"the scores a, b cannot share one file .*put \{name\}"):
+        _save_cubes(cubes, {"a": out, "b": out})
+
+
+def test_scores_prints_the_path_it_wrote(
+    model_dir: str, prompts_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "one.nc"
+    assert main(["scores", model_dir, str(prompts_file), "sink", "-q", "-o", str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out)]
+    import headwidgets as hw
+
+    assert hw.load_cube(out).name == "sink"  # one score: a plain cube file
+
+
+def test_figure_draws_the_score_var_names_from_a_file_of_several(
+    scores_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import headwidgets as hw
+
+    out = tmp_path / "sink.html"
+    args = ["figure", str(scores_file), "--var", "sink", "--data", "--out", str(out)]
+    assert main(args) == 0
+    xr.testing.assert_identical(
+        hw.load_cube(out.with_suffix(".nc")), hw.load_cube(scores_file, "sink")
+    )
+    capsys.readouterr()
+    assert main(["figure", str(scores_file), "--out", str(tmp_path / "x.html")]) == 2
+    line = _error_line(capsys)
+    assert "holds several cubes; pick one with --var: previous_token, sink" in line
+    assert main(["figure", str(scores_file), "--var", "entropy", "--out", "x.html"]) == 2
+    assert "no cube 'entropy'" in _error_line(capsys)
 
 
 def test_scores_keeps_prompts_and_writes_zarr(
