@@ -649,6 +649,13 @@ def load(
     device_map
         Passed to ``from_pretrained`` (e.g. ``"auto"`` to shard over several GPUs with
         accelerate); ``device`` is then ignored.
+
+    Decoders load with their causal-LM head and encoders with their masked-LM head. An
+    encoder checkpoint saved without one (``architectures`` names no LM head, e.g. a
+    sentence-embedding BERT) is bound as its base model, with no randomly initialised head:
+    ``hm.has_lm_head`` is False, attention scores, patterns and head edits work, and what
+    needs token logits (metrics, sweeps, the OutputView) raises a ValueError saying so.
+    Loading a local checkpoint shows no progress bar.
     """
     import torch
     import transformers
