@@ -182,8 +182,9 @@ def difference_cube(
     """``cube_a − cube_b`` aligned on (layer, head); heads present in only one are NaN.
 
     ``labels`` name the two cubes (default: their ``model`` attrs, as in
-    :func:`headwidgets.cubes.compare`); the result's ``long_name`` is ``Δ long_name`` and
-    its ``difference`` attr says ``a − b``.
+    :func:`headwidgets.cubes.compare`); the result's ``long_name`` is ``Δ long_name``, its
+    ``difference`` attr says ``a − b`` and its ``model`` attr is the model's name when both
+    cubes come from one model (checkpoints, prompts), else both names (JSON).
 
     Example
     -------
@@ -200,6 +201,8 @@ def difference_cube(
     names = [str(n) for n in both["model"].values]
     diff = both.isel(model=0, drop=True) - both.isel(model=1, drop=True)
     attrs = dict(both.attrs)
+    models = json.loads(attrs["model"])
+    attrs["model"] = models[0] if models[0] == models[1] else attrs["model"]
     base = str(cube_a.attrs.get("long_name") or cube_a.name)
     attrs.update(long_name=f"Δ {base}", method="difference", difference=f"{names[0]} − {names[1]}")
     for key in ("units", "metric"):
@@ -230,8 +233,7 @@ def cube_difference(
     'a − b'
     """
     diff = difference_cube(cube_a, cube_b, labels)
-    names = [str(n) for n in json.loads(diff.attrs["model"])] if labels is None else list(labels)
     if title is None:
-        title = f"{names[0]} − {names[1]}"
+        title = str(diff.attrs["difference"])
     kwargs.setdefault("diverging", True)
     return head_heatmap(diff, highlight=highlight, title=title, **kwargs)

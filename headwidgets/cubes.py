@@ -535,7 +535,8 @@ def compare(
 
     Heads missing from one model (different sizes) are NaN there. ``labels`` name the two
     entries of the ``model`` coord (default: the cubes' ``model`` attrs, with ``@revision``
-    added when they are equal, and ``a`` / ``b`` as a last resort).
+    added when they are equal, and ``a`` / ``b`` as a last resort). The ``model`` and
+    ``revision`` attrs list the two cubes' own values (JSON), whatever the labels.
 
     Example
     -------
@@ -576,7 +577,9 @@ def compare(
     attrs = {k: v for k, v in cube_a.attrs.items() if cube_b.attrs.get(k) == v}
     for key in REQUIRED_ATTRS:
         attrs.setdefault(key, "")
-    attrs["model"] = json.dumps(names)
+    # the models' own names (the labels are the coord): a checkpoint or prompt comparison of
+    # one model keeps that model's name
+    attrs["model"] = json.dumps([str(c.attrs.get("model", "")) for c in (cube_a, cube_b)])
     attrs["revision"] = json.dumps([str(c.attrs.get("revision", "")) for c in (cube_a, cube_b)])
     both.attrs = attrs
     name = cube_a.name if cube_a.name == cube_b.name else f"{cube_a.name}_vs_{cube_b.name}"

@@ -27,9 +27,27 @@ from typing import Any
 
 from headwidgets.zoo import tasks
 
-__all__ = ["PromptSet", "ioi", "needle_haystack", "repeated_tokens", "successor"]
+__all__ = ["PromptSet", "Prompts", "ioi", "needle_haystack", "repeated_tokens", "successor"]
 
 _ZOO = ("induction-2l", "circuits-4l")
+
+
+class Prompts(list[str]):
+    """A list of prompt texts that remembers how it was made (``source``: the generator, its
+    seed and parameters); a score computed on it records ``source`` in its ``prompt_set``
+    attr.
+
+    Example
+    -------
+    >>> prompts = repeated_tokens(n=2, length=3, seed=5)
+    >>> len(prompts), prompts.source["generator"], prompts.source["seed"]
+    (2, 'repeated_tokens', 5)
+    """
+
+    def __init__(self, prompts: Iterable[str] = (), source: dict[str, Any] | None = None):
+        super().__init__(prompts)
+        #: how the prompts were made: ``{"generator": ..., "seed": ..., ...}``
+        self.source: dict[str, Any] = dict(source or {})
 
 
 @dataclass(frozen=True)
@@ -37,7 +55,8 @@ class PromptSet:
     """Prompts with (optionally) targets, distractors, corrupted counterparts and needles.
 
     Iterating yields the prompts, so a ``PromptSet`` can be passed wherever a list of prompts
-    is expected.
+    is expected. ``source`` says how it was made (generator, seed, parameters); scores
+    computed on the set record it in their ``prompt_set`` attr.
     """
 
     name: str
@@ -48,6 +67,7 @@ class PromptSet:
     needles: list[str] | None = None
     answers: list[str] | None = None
     info: list[dict[str, Any]] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -141,9 +161,10 @@ def repeated_tokens(
 
     Returns
     -------
-    list of str
-        Text that tokenizes to exactly BOS + R + R with the model's tokenizer (the BOS text is
-        written out when the tokenizer does not add one).
+    Prompts
+        A list of text that tokenizes to exactly BOS + R + R with the model's tokenizer (the
+        BOS text is written out when the tokenizer does not add one); ``.source`` records the
+        generator, seed and length.
 
     Example
     -------
@@ -155,8 +176,11 @@ def repeated_tokens(
         n_ctx = getattr(hm, "n_ctx", None) or 41
         length = max(1, min(20, (int(n_ctx) - 1) // 2))
     zoo = _zoo_name(hm)
+    source = {"generator": "repeated_tokens", "seed": seed, "n": n, "length": length}
+    source["vocab"] = (zoo or "induction-2l") if hm is None or zoo is not None else "tokenizer"
     if hm is None or zoo is not None:
-        return tasks.repeated_tokens(n, length, seed=seed, vocab=zoo or "induction-2l")
+        return Prompts(tasks.repeated_tokens(n, length, seed=seed, vocab=zoo or "induction-2l"),
+                       source)  # fmt: skip
     tokenizer = hm.tokenizer
     pool = _PlainTokens(tokenizer, int(hm.vocab_size), random.Random(f"repeat-{seed}"))
     bos = "" if _adds_bos(tokenizer) else (getattr(tokenizer, "bos_token", None) or "")
@@ -170,7 +194,7 @@ def repeated_tokens(
                 break
         else:
             raise ValueError("could not build random-token prompts that re-tokenize exactly")
-    return out
+    return Prompts(out, source)
 
 
 def _single(hm: Any, text: str) -> bool:
@@ -192,6 +216,7 @@ def _fitting_set(
     draw: Callable[[int], Iterable[dict[str, Any]]],
     fits: Callable[[dict[str, Any]], bool] | None,
     error: str,
+    source: dict[str, Any],
 ) -> PromptSet:
     """The first ``n`` items of ``draw(0)``, ``draw(1)``, ... (at most 100 rounds) that ``fits``
     (every item when None), as a PromptSet of their prompt/target/distractor/corrupted."""
@@ -210,6 +235,7 @@ def _fitting_set(
         [r["distractor"] for r in rows],
         [r["corrupted"] for r in rows],
         info=rows,
+        source={"generator": name, **source, "n": n},
     )
 
 
@@ -241,6 +267,7 @@ def ioi(n: int = 8, seed: int = 0, split: tasks.Split = "train", hm: Any = None)
         ),
         fits if check else None,
         "the tokenizer splits too many names; no IOI prompts fit it",
+        {"seed": seed, "split": split, "filtered_for": "tokenizer" if check else None},
     )
 
 
@@ -284,8 +311,14 @@ def successor(
         )
 
     return _fitting_set(
-        "successor", n, draw, fits if check else None, "no successor prompts fit this tokenizer"
-    )
+        "successor",
+        n,
+        draw,
+        fits if check else None,
+        "no successor prompts fit this tokenizer",
+        {"seed": seed, "kinds": list(kinds) if kinds is not None else None,
+         "filtered_for": "tokenizer" if check else None},
+    )  # fmt: skip
 
 
 def needle_haystack(
@@ -334,4 +367,7 @@ def needle_haystack(
         targets=[" " + s.split()[0] for s in needles],
         needles=needles,
         answers=[" " + s for s in needles],
-    )
+        source={"generator": "needle_haystack", "seed": seed, "n": n, "haystack": haystack,
+                "needle_length": needle_length, "depth": depth,
+                "language": "english" if english else "circuits-4l"},
+    )  # fmt: skip

@@ -284,6 +284,18 @@ def test_cube_difference_is_a_minus_b_on_a_symmetric_scale(score: xr.DataArray) 
     assert fig.title.text == "early − late"
 
 
+def test_difference_of_two_checkpoints_keeps_the_models_name(score: xr.DataArray) -> None:
+    later = score.copy(data=score.values[::-1]).assign_attrs(revision="step-5000")
+    diff = figures.difference_cube(score, later, labels=["early", "late"])
+    assert diff.attrs["model"] == "toy-12l"
+    assert diff.attrs["difference"] == "early − late"
+    other = later.assign_attrs(model="toy-24l")
+    assert json.loads(figures.difference_cube(score, other).attrs["model"]) == [
+        "toy-12l",
+        "toy-24l",
+    ]
+
+
 def test_token_strip_colors_each_token_and_keeps_its_text(per_token: xr.DataArray) -> None:
     fig = figures.token_strip(per_token)
     data = fig.select_one({"name": "tokens"}).data_source.data

@@ -215,6 +215,29 @@ def test_explorer_svg_shows_the_caption_and_carries_the_intervention(
     assert hw.Intervention.from_json(saved.attrs["intervention"]) == explorer.intervention
 
 
+def test_an_explorer_export_says_its_edits_are_not_applied_to_the_values_shown(
+    explorer: Explorer, tmp_path: Path
+) -> None:
+    from headwidgets.widgets._exporting import NOT_APPLIED_NOTE
+
+    fig = explorer.figure()
+    assert fig.select_one({"name": "caption_note"}).text == NOT_APPLIED_NOTE
+    assert figure_metadata(fig)["caption_note"] == NOT_APPLIED_NOTE
+    saved = hw.load_cube(explorer.export(tmp_path / "ex.html").with_suffix(".nc"))
+    assert saved.attrs["intervention_applied"] is False
+
+
+def test_under_edits_for_a_cube_the_user_gave_says_it_cannot_recompute_it(
+    hm: Any,  # noqa: F811
+    text: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    given = hm.sweep(text, "loss", mode="zero")
+    ex = Explorer(hm, text, cube=given, heads=[(0, 0)])
+    with pytest.raises(ValueError, match="cannot recompute"):
+        ex.export(tmp_path / "x.html", under_edits=True)
+
+
 def test_an_explorer_without_edits_says_so(hm: Any, text: str, tmp_path: Path) -> None:  # noqa: F811
     ex = Explorer(hm, text, target="w3", distractor="w7", heads=[(0, 0)])
     assert ex.figure().select_one({"name": "caption"}).text == "interventions: none"

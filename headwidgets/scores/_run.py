@@ -260,6 +260,39 @@ def iter_layers(hm: Any) -> Iterator[int]:
     return iter(range(int(hm.n_layers)))
 
 
+def prompt_set(prompts: Any) -> str:
+    """JSON of where ``prompts`` came from: a dataset generator's ``source`` (generator, seed,
+    parameters) and the number of prompts; ``generator`` is null for prompts given by hand.
+
+    Example
+    -------
+    >>> prompt_set(["a b", "c d"])
+    '{"generator": null, "n": 2}'
+    >>> from headwidgets.datasets import ioi
+    >>> json.loads(prompt_set(ioi(2, seed=3)))["seed"]
+    3
+    """
+    source = getattr(prompts, "source", None)
+    listed, _ = as_prompt_list(prompts)
+    described: dict[str, Any] = {"generator": None}
+    if isinstance(source, Mapping):
+        described.update(source)
+    described["n"] = len(listed)
+    return params_json(**described)
+
+
+def enclosing_intervention(hm: Any) -> str:
+    """JSON of the intervention every run of ``hm`` is under now: the specs of enclosing
+    ``with hm.intervene(spec):`` blocks (one spec, or ``{"stack": [...]}`` for nested
+    blocks), or :data:`NO_INTERVENTION`."""
+    specs = [s for s in getattr(hm, "active_interventions", ()) if len(s)]
+    if not specs:
+        return NO_INTERVENTION
+    if len(specs) == 1:
+        return str(specs[0].to_json())
+    return json.dumps({"stack": [json.loads(s.to_json()) for s in specs]})
+
+
 def score_attrs(
     hm: Any,
     method: str,
@@ -268,13 +301,29 @@ def score_attrs(
     metric: str = "",
     intervention: str = NO_INTERVENTION,
     extra: Mapping[str, Any] | None = None,
+    prompts: Any = None,
+    forward: bool = True,
     **params: Any,
 ) -> dict[str, Any]:
     """The attrs of a score cube: model identity, method, units, the call's parameters (as
-    JSON in ``params``) and ``extra`` attrs (per-run numbers such as the clean metric)."""
+    JSON in ``params``) and ``extra`` attrs (per-run numbers such as the clean metric).
+
+    ``intervention`` is what the score itself edits (a sweep's per-head edit); runs made
+    inside ``with hm.intervene(spec):`` record that spec too: alone when the score edits
+    nothing, else as ``{"under": spec, ...the score's own edit}``. ``prompts`` (the prompts
+    as given) are described in the ``prompt_set`` attr (see :func:`prompt_set`).
+    ``forward=False``: a weights-only score, which no intervention changes.
+    """
     from headwidgets.cubes import model_attrs
 
-    return {
+    enclosing = enclosing_intervention(hm) if forward else NO_INTERVENTION
+    if enclosing != NO_INTERVENTION:
+        if intervention == NO_INTERVENTION:
+            intervention = enclosing
+        else:
+            own = json.loads(intervention)
+            intervention = json.dumps({"under": json.loads(enclosing), **own}, sort_keys=True)
+    attrs = {
         **(extra or {}),
         **model_attrs(hm),
         "method": method,
@@ -284,6 +333,9 @@ def score_attrs(
         "units": units,
         "params": params_json(**params),
     }
+    if prompts is not None:
+        attrs["prompt_set"] = prompt_set(prompts)
+    return attrs
 
 
 def position_cube(

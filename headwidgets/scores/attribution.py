@@ -168,6 +168,7 @@ def attribution_patching(
             f"linear estimate of patching effect on {m.describe()}",
             "fraction" if normalize else m.units,
             metric=m.describe(),
+            prompts=clean,
             extra={
                 "metric_clean": m_clean,
                 "metric_corrupt": m_corrupt,
@@ -350,6 +351,7 @@ def direct_logit_attribution(
             f"direct effect on {label}",
             "logit",
             metric=label,
+            prompts=prompt,
             position=position,
             per_query=per_query,
         )

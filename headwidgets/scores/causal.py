@@ -151,6 +151,7 @@ def ablation_effect(
             m.units,
             metric=m.describe(),
             intervention=_run.params_json(per_head={"mode": mode, "alpha": alpha}),
+            prompts=prompt,
             extra={"metric_clean": float(clean)},
             **params,
         )
@@ -227,6 +228,7 @@ def activation_patching(
             "fraction" if normalize else m.units,
             metric=m.describe(),
             intervention=_run.params_json(per_head={"mode": "patch", "source": good}),
+            prompts=clean,
             extra={
                 "metric_clean": float(m_clean),
                 "metric_corrupt": float(m_corrupt),
@@ -357,6 +359,7 @@ def scale_response(
             m.units,
             metric=m.describe(),
             intervention=_run.params_json(scale=[list(h) for h in chosen], together=together),
+            prompts=prompt,
             extra={"metric_clean": float(clean)},
             heads=[list(h) for h in chosen],
         )

@@ -271,7 +271,12 @@ def pattern_scores(
         if name == "token_set":
             params["tokens"] = list(tokens or [])
         attrs = _run.score_attrs(
-            hm, f"attention statistic {name}", info.long_name, info.units, **params
+            hm,
+            f"attention statistic {name}",
+            info.long_name,
+            info.units,
+            prompts=prompts,
+            **params,
         )
         out[name] = _run.position_cube(
             values[name], rows, single, name, attrs, per_query, info.axis, reduce

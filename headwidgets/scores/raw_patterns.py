@@ -99,7 +99,12 @@ def attention(
         [la, he] for la in layers for he in head_ids if asked[where[la], head_ids.index(he)]
     ]
     attrs = _run.score_attrs(
-        hm, "attention pattern (eager)", "attention probability", "probability", heads=heads_json
+        hm,
+        "attention pattern (eager)",
+        "attention probability",
+        "probability",
+        prompts=prompt,
+        heads=heads_json,
     )
     cube = make_cube(data, ("layer", "head", "query", "key", "prompt"), coords, "attention", attrs)
     if single:

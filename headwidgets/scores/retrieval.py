@@ -158,6 +158,7 @@ def retrieval(
         info.long_name,
         info.units,
         extra={"copy_steps": _run.params_json(counts=[len(s) for s in steps])},
+        prompts=prompts,
         per_query=per_query,
         answers="given" if answers is not None else "greedy",
     )

@@ -207,6 +207,7 @@ def ov_copying(
         "OV circuit eigenvalues, Re(sum lambda) / sum |lambda|",
         "OV copying score",
         "ratio",
+        forward=False,
         k=n_tokens,
         tokens="given"
         if tokens is not None

@@ -4,7 +4,9 @@ The figure is :func:`headwidgets.figures.head_heatmap` of the grid's cube with t
 heads outlined; when an intervention is given (the Explorer's controls), it is named in a
 caption under the heatmap, in the figure's embedded metadata and in the ``intervention``
 attr of the cube written beside it (the cube's own ``intervention`` attr, e.g. a sweep's
-per-head edit, moves to ``cube_intervention``).
+per-head edit, moves to ``cube_intervention``). A second caption line and the
+``intervention_applied`` attr say whether the values shown were computed under those edits
+(the cube records the spec its runs were under) or not.
 
 Example
 -------
@@ -19,6 +21,7 @@ Example
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -100,13 +103,48 @@ def caption_text(intervention: Intervention | None, max_chars: int = 0) -> str:
     return f"interventions: {len(parts)} heads edited"
 
 
+#: the second caption line: whether the heatmap's values include the edits named above it
+APPLIED_NOTE = "(values computed under these edits)"
+NOT_APPLIED_NOTE = "(edits not applied to the values shown)"
+
+
+def edits_applied(cube: xr.DataArray, intervention: Intervention) -> bool:
+    """Whether ``cube``'s values were computed under ``intervention``: its ``intervention``
+    attr is that spec, or names it as the spec its runs were ``under`` (a score computed
+    inside ``with hm.intervene(spec):``).
+
+    Example
+    -------
+    >>> from headwidgets.interventions import Intervention
+    >>> spec = Intervention.zero([(0, 1)])
+    >>> swept = xr.DataArray([[0.0]], dims=("layer", "head"), name="s",
+    ...                      attrs={"intervention": '{"per_head": {"mode": "zero"}}'})
+    >>> edits_applied(swept, spec)
+    False
+    >>> edits_applied(swept.assign_attrs(intervention=json.dumps(
+    ...     {"under": json.loads(spec.to_json()), "per_head": {"mode": "zero"}})), spec)
+    True
+    """
+    try:
+        recorded = json.loads(str(cube.attrs.get("intervention", "null")))
+    except ValueError:
+        return False
+    spec = json.loads(intervention.to_json())
+    return recorded == spec or (isinstance(recorded, dict) and recorded.get("under") == spec)
+
+
 def add_caption(
-    fig: Any, intervention: Intervention, style: Mapping[str, Any] | None = None
+    fig: Any,
+    intervention: Intervention,
+    style: Mapping[str, Any] | None = None,
+    applied: bool | None = None,
 ) -> str:
     """Name ``intervention`` in a one-line caption under ``fig``; return the caption's text.
 
     The figure grows by the caption's height, so the heatmap keeps its size; heads that do
-    not fit the width are counted ("+3 more"; the metadata holds the full spec).
+    not fit the width are counted ("+3 more"; the metadata holds the full spec). When the
+    intervention has edits, a second line (``caption_note``) says whether the values shown
+    were computed under them (``applied``).
     """
     from bokeh.models.annotations import Title
 
@@ -114,18 +152,23 @@ def add_caption(
 
     s = _style(style)
     font_px = _px(s["tick_font_size"])
-    text = caption_text(intervention, max_chars=int((fig.width - 12) / (0.55 * font_px)))
-    caption = Title(
-        text=text,
-        align="left",
-        text_font=s["font"],
-        text_font_size=s["tick_font_size"],
-        text_font_style="normal",
-        text_color="#444444",
-        name="caption",
-    )
-    fig.add_layout(caption, "below")
-    fig.height = int(fig.height + round(font_px * 1.6 + 6))
+    max_chars = int((fig.width - 12) / (0.55 * font_px))
+    text = caption_text(intervention, max_chars=max_chars)
+    lines = [(text, "caption")]
+    if len(intervention) and applied is not None:
+        lines.append((APPLIED_NOTE if applied else NOT_APPLIED_NOTE, "caption_note"))
+    for line, name in lines:  # "below" puts each new line under the last
+        caption = Title(
+            text=line,
+            align="left",
+            text_font=s["font"],
+            text_font_size=s["tick_font_size"],
+            text_font_style="normal",
+            text_color="#444444",
+            name=name,
+        )
+        fig.add_layout(caption, "below")
+        fig.height = int(fig.height + round(font_px * 1.6 + 6))
     return text
 
 
@@ -139,12 +182,20 @@ def view_figure(
     from headwidgets._export import figure_metadata, remember
     from headwidgets.figures import head_heatmap
 
+    applied = edits_applied(cube, intervention) if intervention is not None else None
     data = view_cube(cube, intervention)
+    if intervention is not None and len(intervention):
+        # the "intervention" attr names the controls' edits; say whether the values have them
+        data.attrs["intervention_applied"] = bool(applied)
     highlight = [(int(layer), int(head)) for layer, head in selected]
     fig = head_heatmap(data, highlight=highlight, **options)
     if intervention is not None:
-        caption = add_caption(fig, intervention, options.get("style"))
-        remember(fig, data, {**figure_metadata(fig), "caption": caption})
+        caption = add_caption(fig, intervention, options.get("style"), applied)
+        meta = {**figure_metadata(fig), "caption": caption}
+        note = fig.select_one({"name": "caption_note"})
+        if note is not None:
+            meta["caption_note"] = note.text
+        remember(fig, data, meta)
     return fig
 
 

@@ -85,6 +85,8 @@ class Explorer(ipywidgets.HBox):
     ) -> None:
         self.hm = hm
         metric = self.default_metric(target, distractor)
+        # what export(under_edits=True) needs to recompute the default cube
+        self._sweep: tuple[str, Metric] | None = (prompt, metric) if cube is None else None
         if cube is None:
             cube = hm.sweep(prompt, metric, mode="zero")
         live = LiveRun(hm, prompt, n_generate=n_generate)
@@ -174,23 +176,65 @@ class Explorer(ipywidgets.HBox):
         self.grid.intervention = self.controls.intervention
         return self.grid.figure(**kwargs)
 
-    def export(self, path: str | Path | None = None, data: Any = True, **kwargs: Any) -> Path:
+    def edited_cube(self) -> xr.DataArray:
+        """The default cube (each head's zero-ablation effect) recomputed under the controls'
+        current edits: ``hm.sweep`` inside ``with hm.intervene(ex.intervention):``. Its
+        ``intervention`` attr records the edits it was computed under.
+
+        Raises ValueError for an Explorer given its own ``cube`` (headwidgets cannot know
+        how to recompute it).
+        """
+        if self._sweep is None:
+            raise ValueError(
+                "this Explorer shows a cube you gave, which headwidgets cannot recompute; "
+                "compute it under the edits yourself (with hm.intervene(ex.intervention): ...) "
+                "and export a HeadGrid of it, or export with under_edits=False"
+            )
+        prompt, metric = self._sweep
+        with self.hm.intervene(self.controls.intervention):
+            return self.hm.sweep(prompt, metric, mode="zero")
+
+    def export(
+        self,
+        path: str | Path | None = None,
+        data: Any = True,
+        *,
+        under_edits: bool = False,
+        **kwargs: Any,
+    ) -> Path:
         """Write the current view (:meth:`figure`) and its data: the edits named everywhere.
 
         The figure's caption names the interventions of the controls (``L1 H2 ×0.5, ...``);
         their JSON is in the figure's metadata and, with ``data=True`` (default), in the
-        ``intervention`` attr of the cube written beside it as ``.nc``. Arguments as in
-        :meth:`HeadGrid.export` (default path: ``grid.export_path``, which the grid's Export
-        button writes too).
+        ``intervention`` attr of the cube written beside it as ``.nc``. A second caption
+        line (and the ``.nc``'s ``intervention_applied`` attr) says whether the heatmap's
+        values were computed under those edits. By default they are not (the grid shows the
+        sweep of the unedited model: "edits not applied"); ``under_edits=True`` recomputes
+        the default cube under the edits first (:meth:`edited_cube`, one batched sweep).
+        Other arguments as in :meth:`HeadGrid.export` (default path: ``grid.export_path``,
+        which the grid's Export button writes too).
 
         Example
         -------
         >>> ex.controls.intervention = hw.Intervention.zero([(3, 1)])  # doctest: +SKIP
         >>> ex.export("ioi.svg")                                       # doctest: +SKIP
         PosixPath('ioi.svg')
+        >>> ex.export("ioi-edited.svg", under_edits=True)              # doctest: +SKIP
+        PosixPath('ioi-edited.svg')
         """
         self.grid.intervention = self.controls.intervention
-        return self.grid.export(path, data, **kwargs)
+        if not under_edits:
+            return self.grid.export(path, data, **kwargs)
+        view = HeadGrid(
+            self.edited_cube(),
+            color_scale=self.grid.color_scale,
+            vmin=self.grid.vmin,
+            vmax=self.grid.vmax,
+            selected=self.grid.selected,
+            export_path=self.grid.export_path,
+        )
+        view.intervention = self.controls.intervention
+        return view.export(path, data, **kwargs)
 
     def _selection_changed(self, change: Any) -> None:
         self.attention.heads = change["new"]
