@@ -298,7 +298,28 @@ class HeadModel:
         The model runs headwidgets' attention function inside the block (the user's
         ``attn_implementation`` is restored on exit); see ``attention_site.py``.
         """
+        with self._attention_site(self._compile_attention(specs)):
+            yield
+
+    def _compile_attention(self, specs: Sequence[iv.Intervention]) -> dict[int, Any]:
+        """Per-layer pattern edits of N specs (``attention_site.compile_patterns``)."""
         if not any(spec.attention for spec in specs):
+            return {}
+        return att.compile_patterns(specs, self.n_layers, self.n_heads, self.token_id)
+
+    @contextlib.contextmanager
+    def _attention_site(self, plans: dict[int, Any]) -> Iterator[None]:
+        """Compiled pattern edits on the model inside the block (nothing when none)."""
+        if not plans:
+            yield
+            return
+        strings = any(bool((plan.key_ids >= 0).any()) for plan in plans.values())
+        with contextlib.ExitStack() as stack:
+            offset = stack.enter_context(iv._track_offset(self.model))
+            ids = stack.enter_context(att.track_ids(self.model)) if strings else None
+            stack.enter_context(
+                att.switched(self.model, self.attention_modules, plans, offset, ids)
+            )
             yield
 
     def run_batch(
@@ -333,6 +354,7 @@ class HeadModel:
             raise ValueError(f"logits_to_keep must be in 1..{n_pos}, got {logits_to_keep}")
         plan = self._plan(specs, n_pos, grow)
         first, order = plan.first, plan.order
+        inside = self._compile_attention([iv.Intervention(), *(specs[i] for i in order)])
         blocks = self.model.get_submodule(self.layout.blocks_path)
         size = chunk_size or self._chunk_rows(n_pos, keep)
         outputs: list[torch.Tensor] = []
@@ -340,12 +362,13 @@ class HeadModel:
         while start < len(order):
             stop = min(start + size, len(order))
             chunk = plan.chunks.get((start, stop))
+            rows: Any = slice(0, stop + 1)  # the carrier and this chunk's rows
+            if start:
+                rows = torch.cat(
+                    [torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)]
+                )
+            patterns = {layer: e.select(rows) for layer, e in inside.items()}
             if chunk is None:
-                rows: Any = slice(0, stop + 1)  # the carrier and this chunk's rows
-                if start:
-                    rows = torch.cat(
-                        [torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)]
-                    )
                 counts: dict[int, int] = {}
                 for i in order[start:stop]:
                     counts[first[i]] = counts.get(first[i], 0) + 1
@@ -354,17 +377,20 @@ class HeadModel:
                     plan.chunks[(start, stop)] = chunk
             joins, edits = chunk
 
-            def eager(joins: dict[int, int] = joins, edits: dict = edits) -> torch.Tensor:
+            def eager(
+                joins: dict[int, int] = joins, edits: dict = edits, patterns: dict = patterns
+            ) -> torch.Tensor:
                 with (
                     torch.no_grad(),
                     iv.grow_batch(blocks, joins),
+                    self._attention_site(patterns),
                     iv.apply_edits(self.model, self.out_projs, self.n_heads, edits),
                 ):
                     return self._forward(tok.input_ids, keep)
 
             try:
                 with torch.no_grad():
-                    if self.device.type == "cuda" and self._one_device:
+                    if self.device.type == "cuda" and self._one_device and not patterns:
                         logits = self._graphs.run(self, tok.input_ids, keep, joins, edits, eager)
                     else:
                         logits = eager()

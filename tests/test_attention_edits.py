@@ -363,3 +363,37 @@ def test_the_supported_list_is_every_tiny_architecture_that_switches() -> None:
         except AttentionSiteError:
             pass
     assert tuple(sorted(switches)) == SUPPORTED_MODEL_TYPES
+
+
+def test_run_batch_rows_equal_one_edited_run_each(llama: hw.HeadModel) -> None:
+    text = prompt(10)
+    specs = [
+        Intervention.sink({(1, 2): 0.0}),
+        Intervention.temperature({(0, 3): 0.5}) | Intervention.zero([(1, 0)]),
+        Intervention.reweight({(1, 1): 0.0}, keys=[text.split()[3]]),
+        Intervention.window({(0, 0): 2}, sinks=1),
+        Intervention(),
+    ]
+    batched = llama.run_batch(text, specs, chunk_size=2)
+    for row, spec in enumerate(specs):
+        with torch.no_grad(), llama.intervene(spec):
+            alone = llama.model(input_ids=llama.tokenize(text).input_ids).logits[0]
+        torch.testing.assert_close(batched[row], alone, atol=1e-5, rtol=0)
+
+
+def test_an_all_heads_sink_sweep_is_one_forward_pass(gpt2: hw.HeadModel) -> None:
+    heads = [(layer, head) for layer in range(gpt2.n_layers) for head in range(gpt2.n_heads)]
+    specs = [Intervention.sink({h: 0.0}) for h in heads]
+    calls = []
+    handle = gpt2.model.register_forward_pre_hook(lambda *args: calls.append(1))
+    try:
+        values, clean = gpt2.sweep_values(prompt(10), hw.Metric("loss"), specs)
+    finally:
+        handle.remove()
+    assert len(calls) == 1
+    with torch.no_grad(), gpt2.intervene(specs[5]):
+        logits = gpt2.model(input_ids=gpt2.tokenize(prompt(10)).input_ids).logits
+    ids = gpt2.tokenize(prompt(10)).input_ids
+    loss = torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:])
+    torch.testing.assert_close(values[5], loss, atol=1e-5, rtol=0)
+    assert bool((values != clean).any()), "the edits should move the metric"
