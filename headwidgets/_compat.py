@@ -33,7 +33,7 @@ def is_cache(value: object) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _cache_keyword(forward_type: type) -> str:
+def _cache_keyword(forward_type: Any) -> str:
     try:
         params = inspect.signature(forward_type.forward).parameters
     except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
@@ -46,7 +46,8 @@ def cache_kwargs(model: Any, cache: Any) -> dict[str, Any]:
 
     ``cache`` on transformers releases that renamed it, ``past_key_values`` before.
     """
-    return {_cache_keyword(type(model)): cache}
+    model_type: Any = type(model)
+    return {_cache_keyword(model_type): cache}
 
 
 def output_cache(output: Any) -> Any:

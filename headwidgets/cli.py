@@ -785,7 +785,13 @@ def demo_command(notebook: str | None = None, lab_args: Sequence[str] = ()) -> l
     extra = [a for a in lab_args if a != "--"]
     # Jupyter refuses to start as root (containers, cloud machines) without this flag
     root = ["--allow-root"] if getattr(os, "geteuid", lambda: 1)() == 0 else []
-    return [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", *root, str(path), *extra]
+    # an absolute file under an explicit root: jupyter_server joins a relative file path to
+    # the root it derived from that same path, and the page then asks for a file that is not
+    # there (a 404 and the launcher instead of the notebook)
+    path = path.resolve()
+    root_dir = f"--ServerApp.root_dir={path.parent}"
+    lab = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", *root, root_dir]
+    return [*lab, str(path), *extra]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
