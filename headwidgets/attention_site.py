@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from headwidgets._compat import call_offset
+from headwidgets.attention_vectors import TargetEdit
 
 if TYPE_CHECKING:
     import torch
@@ -351,11 +352,11 @@ def compile_patterns(
 
     n_rows = len(specs)
     check_heads(specs, n_layers, n_heads)
-    layers = sorted({e.layer for spec in specs for e in spec.attention})
+    layers = sorted({e.layer for spec in specs for e in _patterns(spec)})
     plans: dict[int, LayerPatternEdit] = {}
     for layer in layers:
         chosen = [
-            (row, e) for row, spec in enumerate(specs) for e in spec.attention if e.layer == layer
+            (row, e) for row, spec in enumerate(specs) for e in _patterns(spec) if e.layer == layer
         ]
         n_q = max((max(e.positions) + 1 for _, e in chosen if e.positions), default=1)
         n_k = max(
@@ -415,10 +416,14 @@ def compile_patterns(
     return plans
 
 
+def _patterns(spec: Any) -> list[AttentionEdit]:
+    return [e for e in spec.attention if isinstance(e, AttentionEdit)]
+
+
 def check_heads(specs: Sequence[Any], n_layers: int, n_heads: int) -> None:
-    """Raise ValueError when an attention edit names a head the model does not have."""
+    """Raise ValueError when a pattern edit names a head the model does not have."""
     for spec in specs:
-        for e in spec.attention:
+        for e in _patterns(spec):
             if e.layer >= n_layers:
                 raise ValueError(
                     f"unknown head ({e.layer}, {e.head}): layer {e.layer} is out of range; "
@@ -452,18 +457,92 @@ class _Ids:
 
 @dataclass(eq=False)
 class _LayerSite:
-    plan: LayerPatternEdit
+    """What one ``with`` block does at one layer: pattern edits, q/k/v edits, a reader."""
+
+    plan: LayerPatternEdit | None
     layer: int
     offset: Any
     ids: _Ids | None
-    placed: dict[Any, LayerPatternEdit]
+    placed: dict[Any, Any]
     ran: set[int]
+    vectors: dict[str, TargetEdit] | None = None
+    reader: Callable[[int, Read], None] | None = None
 
     def on(self, device: Any) -> LayerPatternEdit:
+        assert self.plan is not None
         plan = self.placed.get(device)
         if plan is None:
             plan = self.placed[device] = self.plan.to(device)
-        return plan
+        return plan  # type: ignore[no-any-return]
+
+    def vectors_on(self, device: Any) -> dict[str, TargetEdit]:
+        assert self.vectors is not None
+        key = ("vectors", device)
+        placed = self.placed.get(key)
+        if placed is None:
+            placed = self.placed[key] = {t: e.to(device) for t, e in self.vectors.items()}
+        return placed  # type: ignore[no-any-return]
+
+
+class Read:
+    """One attention call as a reader sees it (after q/k/v and pattern edits).
+
+    ``q`` (B, Hq, Tq, D) after rotary embeddings, ``k`` and ``v`` (B, Hkv, Tk, D);
+    ``queries`` and ``keys`` their absolute positions. :meth:`pattern` gives the logits and
+    the pattern of chosen query heads only (edited where a pattern edit acted).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None,
+        scaling: float | None,
+        kwargs: dict[str, Any],
+        offset: int,
+    ) -> None:
+        import torch
+
+        self.module, self.q, self.k, self.v, self.mask = module, q, k, v, mask
+        self.scaling = q.shape[-1] ** -0.5 if scaling is None else scaling
+        self.kwargs = kwargs
+        n_q, n_k = q.shape[2], k.shape[2]
+        self.queries = torch.arange(n_q, device=q.device) + offset
+        shift = offset + n_q - n_k if n_k < offset + n_q else 0  # a window cache keeps the last
+        self.keys = torch.arange(n_k, device=q.device) + shift
+        self.edited: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        """query head -> (edited pattern (B, Tq, Tk), where the edit acted (B, Tq))."""
+
+    def logits(self, heads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B, h, Tq, Tk) float32 with masked keys at -inf, visible keys) of ``heads``."""
+        import torch
+
+        rep = self.q.shape[1] // self.k.shape[1]
+        q = self.q[:, heads].float()
+        k = self.k[:, heads // rep].float()
+        logits = (q @ k.transpose(-1, -2)) * self.scaling
+        softcap = self.kwargs.get("softcap")
+        if softcap is not None:
+            logits = torch.tanh(logits / softcap) * softcap
+        visible = _visible(self.module, self.mask, self.kwargs, self.queries, self.keys)
+        if self.mask is not None and self.mask.dtype != torch.bool:
+            logits = logits + self.mask.float()
+        return logits.masked_fill(~visible, float("-inf")), visible
+
+    def pattern(self, heads: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, pattern) of the given query heads, (B, h, Tq, Tk) float32."""
+        import torch
+
+        index = torch.tensor(list(heads), dtype=torch.long, device=self.q.device)
+        logits, _ = self.logits(index)
+        probs = torch.softmax(logits, dim=-1)
+        for slot, head in enumerate(heads):
+            if head in self.edited:
+                new, where = self.edited[head]
+                probs[:, slot] = torch.where(where[..., None], new, probs[:, slot])
+        return logits, probs
 
 
 _SITES: dict[int, list[_LayerSite]] = {}
@@ -554,13 +633,32 @@ def attention_forward(
     from q (B, Hq, Tq, D), k and v (B, Hkv, Tk, D) and splices them into its output
     (B, Tq, Hq, D) and, when the kernel returns them, into its probabilities.
     """
-    out, weights = _kernel(module)(
-        module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
-    )
-    for site in _SITES.get(id(module), ()):
-        out, weights = _edit_heads(
-            site, module, query, key, value, attention_mask, scaling, kwargs, out, weights
+    sites = _SITES.get(id(module), ())
+    if not sites:
+        return _kernel(module)(  # type: ignore[no-any-return]
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
         )
+    offset = int(sites[0].offset.value)
+    call = Read(module, query, key, value, attention_mask, scaling, kwargs, offset)
+    for site in sites:
+        site.ran.add(site.layer)
+        if site.vectors:
+            placed = site.vectors_on(query.device)
+            if "q" in placed:
+                call.q = placed["q"].apply(call.q, call.queries)
+            if "k" in placed:
+                call.k = placed["k"].apply(call.k, call.keys)
+            if "v" in placed:
+                call.v = placed["v"].apply(call.v, call.keys)
+    out, weights = _kernel(module)(
+        module, call.q, call.k, call.v, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+    )
+    for site in sites:
+        if site.plan is not None:
+            out, weights = _edit_heads(site, call, out, weights)
+    for site in sites:
+        if site.reader is not None:
+            site.reader(site.layer, call)
     return out, weights
 
 
@@ -578,49 +676,28 @@ def _rows(t: torch.Tensor, n_rows: int) -> torch.Tensor:
 
 def _edit_heads(
     site: _LayerSite,
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    mask: torch.Tensor | None,
-    scaling: float | None,
-    kwargs: dict[str, Any],
+    call: Read,
     out: torch.Tensor,
     weights: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Recompute the heads ``site`` edits from the call's q, k, v; splice them into ``out``."""
     import torch
 
-    site.ran.add(site.layer)
-    n_rows, n_heads, n_q, _ = query.shape
-    n_k = key.shape[2]
-    plan = site.on(query.device)
+    n_rows = call.q.shape[0]
+    plan = site.on(call.q.device)
     edited = _rows(plan.edited, n_rows)
     heads = edited.any(dim=0).nonzero().reshape(-1)
     if heads.numel() == 0:
         return out, weights
-    device = query.device
-    rep = n_heads // key.shape[1]
-    offset = int(site.offset.value)
-    q_abs = torch.arange(n_q, device=device) + offset
-    shift = offset + n_q - n_k if n_k < offset + n_q else 0  # a window cache keeps the last keys
-    k_abs = torch.arange(n_k, device=device) + shift
+    rep = call.q.shape[1] // call.k.shape[1]
+    q_abs, k_abs = call.queries, call.keys
 
     def per_head(t: torch.Tensor) -> torch.Tensor:  # (N, H, ...) -> (B, h, 1, 1, ...)
         t = _rows(t, n_rows)[:, heads]
         return t.reshape(*t.shape[:2], 1, 1, *t.shape[2:]) if t.dim() == 2 else t
 
-    q = query[:, heads].float()
-    k = key[:, heads // rep].float()
-    v = value[:, heads // rep].float()
-    scale = query.shape[-1] ** -0.5 if scaling is None else scaling
-    logits = (q @ k.transpose(-1, -2)) * scale
-    softcap = kwargs.get("softcap")
-    if softcap is not None:
-        logits = torch.tanh(logits / softcap) * softcap
-    visible = _visible(module, mask, kwargs, q_abs, k_abs)
-    if mask is not None and mask.dtype != torch.bool:
-        logits = logits + mask.float()
-    logits = logits.masked_fill(~visible, float("-inf"))
+    v = call.v[:, heads // rep].float()
+    logits, visible = call.logits(heads)
     probs = torch.softmax(logits / per_head(plan.tau), dim=-1)  # τ = 1: the pattern itself
     factor = torch.ones_like(probs)
     factor = torch.where(k_abs == 0, factor * per_head(plan.beta), factor)
@@ -641,6 +718,8 @@ def _edit_heads(
     picked = queries[..., q_abs.clamp_max(queries.shape[-1] - 1)]
     rest = _rows(plan.queries_rest, n_rows)[:, heads, None]
     applies = torch.where(inside, picked, rest) & _rows(edited, n_rows)[:, heads, None]  # (B,h,Tq)
+    for slot, head in enumerate(heads.tolist()):
+        call.edited[head] = probs[:, slot], applies[:, slot]
     current = out[:, :, heads]
     z = torch.where(applies.transpose(1, 2)[..., None], z.to(out.dtype), current)
     out = out.index_copy(2, heads, z)
@@ -748,10 +827,14 @@ def switched(
     plans: Mapping[int, LayerPatternEdit],
     offset: Any,
     ids: _Ids | None = None,
+    vectors: Mapping[int, dict[str, TargetEdit]] | None = None,
+    readers: Mapping[int, Callable[[int, Read], None]] | None = None,
 ) -> Iterator[None]:
     """Run ``model`` with headwidgets' attention function inside the block.
 
-    ``plans`` (layer -> compiled edits) act on the layers' attention; ``offset.value`` is
+    ``plans`` (layer -> compiled pattern edits) and ``vectors`` (layer -> compiled q/k/v
+    edits, ``attention_vectors.py``) act on the layers' attention; ``readers`` (layer ->
+    ``fn(layer, Read)``) see each call after the edits. ``offset.value`` is
     the absolute position of each call's first token. The user's ``attn_implementation`` is
     restored on exit (exceptions included); nested blocks stack (an inner block's edit of a
     head acts after the outer one's). Every edited layer must run its attention through the
@@ -767,19 +850,31 @@ def switched(
     configs[id(config)] = config
     ran: set[int] = set()
     handles: list[Any] = []
+    vectors = vectors or {}
+    readers = readers or {}
+    edited = set(plans) | set(vectors)
     try:
-        for layer, plan in plans.items():
-            site = _LayerSite(plan, layer, offset, ids, {}, ran)
+        for layer in sorted(edited | set(readers)):
+            site = _LayerSite(
+                plans.get(layer),
+                layer,
+                offset,
+                ids,
+                {},
+                ran,
+                vectors.get(layer),
+                readers.get(layer),
+            )
             key = id(attention_modules[layer])
             _SITES.setdefault(key, []).append(site)
             pushed.append((key, site))
-        if plans:
+        if edited | set(readers):
 
             def start(module: nn.Module, args: Any, kwargs: Any) -> None:
                 ran.clear()
 
             def finish(module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
-                missing = sorted(set(plans) - ran)
+                missing = sorted((edited | set(readers)) - ran)
                 if missing:
                     raise AttentionSiteError(
                         f"layers {missing} have attention edits but their attention did not run "
@@ -845,3 +940,26 @@ def track_ids(model: nn.Module) -> Iterator[_Ids]:
         yield ids
     finally:
         handle.remove()
+
+
+@dataclass(eq=False)
+class Compiled:
+    """The inside-attention edits of N spec rows: pattern and q/k/v edits per layer."""
+
+    patterns: dict[int, LayerPatternEdit]
+    vectors: dict[int, dict[str, TargetEdit]]
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns) or bool(self.vectors)
+
+    def select(self, rows: Any) -> Compiled:
+        """The edits of the given rows (chunked runs), in that order."""
+        return Compiled(
+            {layer: e.select(rows) for layer, e in self.patterns.items()},
+            {layer: {t: e.select(rows) for t, e in d.items()} for layer, d in self.vectors.items()},
+        )
+
+    @property
+    def uses_strings(self) -> bool:
+        """Whether a reweight names keys by token string (the ids must be followed)."""
+        return any(bool((plan.key_ids >= 0).any()) for plan in self.patterns.values())

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from headwidgets import attention_site as att
 from headwidgets._compat import call_offset
 from headwidgets.attention_site import AttentionEdit, MixTarget
+from headwidgets.attention_vectors import Target, VectorEdit, vector_edits
 
 if TYPE_CHECKING:
     import torch
@@ -150,7 +151,7 @@ class Intervention:
     """
 
     edits: tuple[HeadEdit, ...] = field(default_factory=tuple)
-    attention: tuple[AttentionEdit, ...] = field(default_factory=tuple)
+    attention: tuple[AttentionEdit | VectorEdit, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         edits = tuple(self.edits)
@@ -161,13 +162,17 @@ class Intervention:
         for edit in edits:  # a later edit of the same head wins
             by_head[(edit.layer, edit.head)] = edit
         object.__setattr__(self, "edits", tuple(by_head[k] for k in sorted(by_head)))
-        inside: dict[Head, AttentionEdit] = {}
-        for item in tuple(self.attention):
-            if not isinstance(item, AttentionEdit):
+        inside: dict[tuple[int, int, str], AttentionEdit | VectorEdit] = {}
+        for item in tuple(self.attention):  # per head: one pattern edit and one per q/k/v
+            if isinstance(item, AttentionEdit):
+                inside[(item.layer, item.head, "pattern")] = item
+            elif isinstance(item, VectorEdit):
+                inside[(item.layer, item.head, item.target)] = item
+            else:
                 raise TypeError(
-                    f"attention must be AttentionEdit objects, got {type(item).__name__}"
+                    "attention must be AttentionEdit or VectorEdit objects, "
+                    f"got {type(item).__name__}"
                 )
-            inside[(item.layer, item.head)] = item
         object.__setattr__(self, "attention", tuple(inside[k] for k in sorted(inside)))
 
     # -- constructors -----------------------------------------------------------------
@@ -272,6 +277,39 @@ class Intervention:
         """A streaming head: keep keys k < sinks or q − k < width, renormalised; width ≥ 1."""
         return cls(attention=att.edits("window", widths, positions, sinks=sinks))
 
+    @classmethod
+    def qkv_add(
+        cls,
+        target: Target,
+        alphas: Mapping[Head, float],
+        direction: Sequence[float],
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """x + α·d on q (query heads) or k / v (key/value heads: a whole GQA group)."""
+        return cls(attention=vector_edits(target, "add", alphas, direction, None, positions))
+
+    @classmethod
+    def qkv_project(
+        cls,
+        target: Target,
+        heads: Iterable[Head],
+        direction: Sequence[float],
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """x − (x·d̂)d̂ on q (query heads) or k / v (key/value heads)."""
+        return cls(attention=vector_edits(target, "project", heads, direction, None, positions))
+
+    @classmethod
+    def qkv_patch(
+        cls,
+        target: Target,
+        heads: Iterable[Head],
+        source: str,
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """q, k or v of ``source``'s clean run in place of this run's (same positions)."""
+        return cls(attention=vector_edits(target, "patch", heads, None, source, positions))
+
     # -- combination and views ----------------------------------------------------------
     def __or__(self, other: Intervention) -> Intervention:
         if not isinstance(other, Intervention):
@@ -316,7 +354,10 @@ class Intervention:
                 if item.get(key) is not None:
                     item[key] = tuple(item[key])
             edits.append(HeadEdit(**item))
-        inside = tuple(AttentionEdit.from_dict(item) for item in data.get("attention", []))
+        inside = tuple(
+            VectorEdit.from_dict(item) if "target" in item else AttentionEdit.from_dict(item)
+            for item in data.get("attention", [])
+        )
         return cls(tuple(edits), inside)
 
     @classmethod

@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from headwidgets import architectures as arch
 from headwidgets import attention_site as att
 from headwidgets import interventions as iv
+from headwidgets.attention_vectors import compile_vectors
 from headwidgets.metrics import Metric, as_metric
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class HeadModel:
                 f"has {self.vocab_size} rows; pass the tokenizer that belongs to this model"
             )
         self._z_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._qkv_cache: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
         from headwidgets.refresh import BatchGraphs
 
         self._graphs = BatchGraphs()
@@ -301,26 +303,69 @@ class HeadModel:
         with self._attention_site(self._compile_attention(specs)):
             yield
 
-    def _compile_attention(self, specs: Sequence[iv.Intervention]) -> dict[int, Any]:
-        """Per-layer pattern edits of N specs (``attention_site.compile_patterns``)."""
+    def _compile_attention(self, specs: Sequence[iv.Intervention]) -> att.Compiled:
+        """Pattern and q/k/v edits of N specs (``attention_site``, ``attention_vectors``)."""
         if not any(spec.attention for spec in specs):
-            return {}
-        return att.compile_patterns(specs, self.n_layers, self.n_heads, self.token_id)
+            return att.Compiled({}, {})
+        return att.Compiled(
+            att.compile_patterns(specs, self.n_layers, self.n_heads, self.token_id),
+            compile_vectors(
+                specs, self.n_layers, self.n_heads, self.n_kv_heads, self.head_dim, self.head_qkv
+            ),
+        )
 
     @contextlib.contextmanager
-    def _attention_site(self, plans: dict[int, Any]) -> Iterator[None]:
-        """Compiled pattern edits on the model inside the block (nothing when none)."""
-        if not plans:
+    def _attention_site(
+        self,
+        compiled: att.Compiled | None = None,
+        readers: Mapping[int, Callable[[int, att.Read], None]] | None = None,
+    ) -> Iterator[None]:
+        """Compiled inside-attention edits and readers on the model inside the block."""
+        if not compiled and not readers:
             yield
             return
-        strings = any(bool((plan.key_ids >= 0).any()) for plan in plans.values())
+        compiled = compiled or att.Compiled({}, {})
         with contextlib.ExitStack() as stack:
             offset = stack.enter_context(iv._track_offset(self.model))
-            ids = stack.enter_context(att.track_ids(self.model)) if strings else None
+            ids = stack.enter_context(att.track_ids(self.model)) if compiled.uses_strings else None
             stack.enter_context(
-                att.switched(self.model, self.attention_modules, plans, offset, ids)
+                att.switched(
+                    self.model,
+                    self.attention_modules,
+                    compiled.patterns,
+                    offset,
+                    ids,
+                    compiled.vectors,
+                    readers,
+                )
             )
             yield
+
+    def head_qkv(self, prompt: Prompt) -> dict[str, torch.Tensor]:
+        """q (L, Hq, T, D) after rotary embeddings, k and v (L, Hkv, T, D) of a clean run,
+        float32 on the CPU (cached; read inside attention, the user's kernel untouched)."""
+        import torch
+
+        cached = self._qkv_cache.get(prompt)
+        if cached is not None:
+            return cached
+        seen: dict[str, dict[int, torch.Tensor]] = {"q": {}, "k": {}, "v": {}}
+
+        def read(layer: int, call: att.Read) -> None:
+            for name, value in (("q", call.q), ("k", call.k), ("v", call.v)):
+                seen[name][layer] = value[0].detach().float().cpu()
+
+        readers = dict.fromkeys(range(self.n_layers), read)
+        with torch.no_grad(), self._attention_site(readers=readers):
+            self.model(input_ids=self.tokenize(prompt).input_ids)
+        result = {
+            name: torch.stack([per[layer] for layer in range(self.n_layers)])
+            for name, per in seen.items()
+        }
+        self._qkv_cache[prompt] = result
+        while len(self._qkv_cache) > 16:
+            self._qkv_cache.popitem(last=False)
+        return result
 
     def run_batch(
         self,
@@ -367,7 +412,7 @@ class HeadModel:
                 rows = torch.cat(
                     [torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)]
                 )
-            patterns = {layer: e.select(rows) for layer, e in inside.items()}
+            patterns = inside.select(rows)
             if chunk is None:
                 counts: dict[int, int] = {}
                 for i in order[start:stop]:
@@ -378,7 +423,9 @@ class HeadModel:
             joins, edits = chunk
 
             def eager(
-                joins: dict[int, int] = joins, edits: dict = edits, patterns: dict = patterns
+                joins: dict[int, int] = joins,
+                edits: dict = edits,
+                patterns: att.Compiled = patterns,
             ) -> torch.Tensor:
                 with (
                     torch.no_grad(),

@@ -253,6 +253,7 @@ def test_cached_generation_equals_uncached_generation_under_attention_edits(
         | Intervention.sink({(1, 0): 0.0}, positions=[3, 9, 11])
         | Intervention.reweight({(1, 3): 0.1}, keys=[2])
         | Intervention.mix({(1, 2): 0.5}, toward="previous")
+        | Intervention.reweight({(0, 3): 0.2}, keys=[prompt(6).split()[1]])
     )
     ids = llama.tokenize(prompt(6)).input_ids
     with torch.no_grad(), llama.intervene(spec):
@@ -397,3 +398,82 @@ def test_an_all_heads_sink_sweep_is_one_forward_pass(gpt2: hw.HeadModel) -> None
     loss = torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:])
     torch.testing.assert_close(values[5], loss, atol=1e-5, rtol=0)
     assert bool((values != clean).any()), "the edits should move the metric"
+
+
+# -- q / k / v edits ---------------------------------------------------------------------
+
+
+def causal_logits(q: torch.Tensor, k: torch.Tensor, scaling: float) -> torch.Tensor:
+    logits = q @ k.T * scaling
+    n = logits.shape[0]
+    return logits.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+
+
+def test_qkv_reads_equal_what_hf_eager_attention_receives(llama: hw.HeadModel) -> None:
+    text = prompt(8)
+    rec = eager_qkv(llama, text)
+    read = llama.head_qkv(text)
+    for name in ("q", "k", "v"):
+        torch.testing.assert_close(read[name][LAYER], rec[name], atol=1e-6, rtol=0)
+    assert read["k"].shape[1] == llama.n_kv_heads
+
+
+def test_adding_to_a_query_gives_the_hand_computed_head_output(llama: hw.HeadModel) -> None:
+    text = prompt(8)
+    rec = eager_qkv(llama, text)
+    direction = torch.linspace(-1.0, 1.0, llama.head_dim)
+    head = 3
+    spec = Intervention.qkv_add("q", {(LAYER, head): 2.0}, direction.tolist())
+    q = rec["q"][head] + 2.0 * direction
+    expected = softmax(causal_logits(q, rec["k"][1], rec["scaling"])) @ rec["v"][1]
+    torch.testing.assert_close(z_of(llama, text, spec)[:, head], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_projecting_out_of_a_key_gives_the_hand_computed_head_output(llama: hw.HeadModel) -> None:
+    text = prompt(8)
+    rec = eager_qkv(llama, text)
+    direction = torch.linspace(1.0, 2.0, llama.head_dim)
+    unit = direction / direction.norm()
+    k = rec["k"][0] - (rec["k"][0] @ unit)[:, None] * unit
+    spec = Intervention.qkv_project("k", [(LAYER, 0)], direction.tolist())
+    edited = z_of(llama, text, spec)
+    for head in (0, 1):  # key/value head 0 serves query heads 0 and 1
+        expected = softmax(causal_logits(rec["q"][head], k, rec["scaling"])) @ rec["v"][0]
+        torch.testing.assert_close(edited[:, head], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_editing_a_key_value_head_changes_exactly_its_group(llama: hw.HeadModel) -> None:
+    text = prompt(8)
+    plain = z_of(llama, text)
+    spec = Intervention.qkv_add("v", {(LAYER, 1): 1.0}, [0.5] * llama.head_dim)
+    edited = z_of(llama, text, spec)
+    changed = [not torch.equal(edited[:, h], plain[:, h]) for h in range(llama.n_heads)]
+    assert changed == [False, False, True, True]
+
+
+def test_patching_values_uses_the_source_runs_values(llama: hw.HeadModel) -> None:
+    text, other = prompt(8), prompt(8, seed=3)
+    rec = eager_qkv(llama, text)
+    source_v = eager_qkv(llama, other)["v"][1]
+    edited = z_of(llama, text, Intervention.qkv_patch("v", [(LAYER, 1)], other))
+    expected = softmax(causal_logits(rec["q"][2], rec["k"][1], rec["scaling"])) @ source_v
+    torch.testing.assert_close(edited[:, 2], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_a_key_value_head_out_of_range_names_the_valid_range(llama: hw.HeadModel) -> None:
+    spec = Intervention.qkv_add("k", {(LAYER, 2): 1.0}, [1.0] * llama.head_dim)
+    with pytest.raises(ValueError, match=r"valid key/value heads are 0..1"), llama.intervene(spec):
+        pass
+
+
+def test_cached_generation_equals_uncached_under_qkv_edits(llama: hw.HeadModel) -> None:
+    direction = torch.linspace(-2.0, 2.0, llama.head_dim).tolist()
+    spec = Intervention.qkv_add("k", {(0, 1): 3.0}, direction, positions=[2, 8]) | (
+        Intervention.qkv_project("q", [(1, 2)], direction)
+    )
+    ids = llama.tokenize(prompt(6)).input_ids
+    with torch.no_grad(), llama.intervene(spec):
+        cached = llama.model.generate(ids, max_new_tokens=8, do_sample=False, use_cache=True)
+        uncached = llama.model.generate(ids, max_new_tokens=8, do_sample=False, use_cache=False)
+    assert torch.equal(cached, uncached)
+    assert Intervention.from_json(spec.to_json()) == spec
