@@ -361,7 +361,10 @@ def _draw(obj: UIElement, format: Literal["svg", "png"], scale: float, width: in
     """Draw ``obj`` in the host page at ``scale`` device pixels per CSS pixel."""
     from bokeh.embed import json_item
 
-    with _print_ready(obj, "svg" if format == "svg" else None), _sized(obj, width, height):
+    # the plot keeps its canvas backend even for SVG: view.export("svg") repaints it into an
+    # SVG context either way, but with output_backend="svg" BokehJS lays out any legend in a
+    # side panel (above/below/right) with a collapsed, zero-height frame
+    with _print_ready(obj, None), _sized(obj, width, height):
         item = json.dumps(json_item(obj))  # type: ignore[arg-type]
     with _driver(scale) as driver:
         if _BROWSER.host_uses % _HOST_RELOAD_EVERY == 0:

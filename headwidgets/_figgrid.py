@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from bokeh.models import ColumnDataSource, Range1d
+from bokeh.models.annotations import LegendItem
 
 from headwidgets._export import remember
 from headwidgets._figstyle import (
@@ -20,7 +21,9 @@ from headwidgets._figstyle import (
     _figure,
     _head_pairs,
     _is_effect,
+    _is_probability,
     _label,
+    _legend,
     _mapper,
     _meta,
     _only,
@@ -45,6 +48,7 @@ def head_heatmap(
     width: int | None = None,
     height: int | None = None,
     style: Mapping[str, Any] | None = None,
+    highlight_label: str = "highlighted heads",
 ) -> Any:
     """Layer × head heatmap of a (layer, head) cube, one rect glyph per head.
 
@@ -55,7 +59,8 @@ def head_heatmap(
         drawn in the style's ``nan_color``.
     highlight
         Heads to outline: ``(layer, head)`` pairs, a ``top_heads`` DataFrame or an
-        ``Intervention`` (its edited heads).
+        ``Intervention`` (its edited heads). A legend under the heatmap names the outline
+        (``highlight_label``) and, when there are any, the NaN cells.
     palette
         A bokeh palette name or a list of colors (default: the style's sequential palette for
         scores, its diverging palette for effects).
@@ -66,13 +71,15 @@ def head_heatmap(
         Figure title (default: the cube's ``model`` attr; ``""`` for none).
     low, high
         Color limits (default: 0 (or the minimum, if negative) to the maximum; ``±max|value|``
-        when diverging).
+        when diverging; 0 to 1 for probabilities, units ``"probability"``).
     colorbar
         Draw a color bar titled ``long_name [units]``.
     width, height
         Size in CSS pixels (default: the style's width, height from the cube's aspect).
     style
         Overrides of :data:`HOUSE_STYLE`.
+    highlight_label
+        The legend's name for the outlined heads.
 
     Returns
     -------
@@ -94,9 +101,12 @@ def head_heatmap(
     n_layers, n_heads = values.shape
     layers, heads = cube["layer"].values, cube["head"].values
     signed = _is_effect(cube, values) if diverging is None else diverging
-    mapper = _mapper(values, palette, signed, low, high, s)
+    mapper = _mapper(values, palette, signed, low, high, s, _is_probability(cube, values))
     label = _label(cube)
     title = _title(cube, title)
+    pairs = _head_pairs(highlight)
+    has_nan = bool(np.isnan(values).any())
+    legend_h = 20 if (pairs or has_nan) else 0
 
     width = int(width or s["width"])
     frame_w = width - 40 - (75 if colorbar else 12)  # minus the y axis and the color bar
@@ -104,10 +114,9 @@ def head_heatmap(
     if colorbar:  # the color bar's title runs along the bar: it must fit beside it
         label_px = 0.56 * _px(s["tick_font_size"])
         if label_px * len(label) + 12 > frame_h and cube.name:
-            units = cube.attrs.get("units")
-            label = f"{cube.name} [{units}]" if units else str(cube.name)  # the short form
+            label = _label(cube, short=True)  # the score's name in words
         frame_h = max(frame_h, label_px * len(label) + 12)
-    height = int(height or round(frame_h + 44 + (26 if title else 8)))
+    height = int(height or round(frame_h + 44 + (26 if title else 8) + legend_h))
     fig = _figure(
         s,
         width,
@@ -121,7 +130,7 @@ def head_heatmap(
     tick_px = _px(s["tick_font_size"])
     head_text, layer_text = [str(h) for h in heads], [str(layer) for layer in layers]
     _ticks(fig.xaxis[0], head_text, frame_w, 0.62 * tick_px * max(map(len, head_text)) + 5)
-    _ticks(fig.yaxis[0], layer_text, height - 70, tick_px * 1.4)
+    _ticks(fig.yaxis[0], layer_text, height - 70 - legend_h, tick_px * 1.4)
 
     row, col = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
     source = ColumnDataSource(
@@ -140,7 +149,6 @@ def head_heatmap(
         [("layer", "@layer"), ("head", "@head"), (label, "@value{0.0000}")],
     )
 
-    pairs = _head_pairs(highlight)
     layer_at = {int(v): i for i, v in enumerate(layers)}
     head_at = {int(v): i for i, v in enumerate(heads)}
     missing = [p for p in pairs if p[0] not in layer_at or p[1] not in head_at]
@@ -149,8 +157,9 @@ def head_heatmap(
             f"highlighted heads {missing} are not in the cube (layers "
             f"{layers.tolist()}, heads {heads.tolist()})"
         )
+    keys = []  # what the marks that are not colors mean
     if pairs:
-        fig.rect(
+        outline = fig.rect(
             [head_at[h] for _, h in pairs],
             [layer_at[la] for la, _ in pairs],
             0.92,
@@ -160,6 +169,36 @@ def head_heatmap(
             line_width=s["highlight_width"],
             name="highlight",
         )
+        # the legend's swatch: the same outline around the background color (a renderer
+        # that is not drawn in the frame, so the figure has exactly one outline per head)
+        swatch = fig.rect(
+            x=[0],
+            y=[0],
+            width=0.92,
+            height=0.92,
+            fill_color=s["background"],
+            line_color=outline.glyph.line_color,
+            line_width=outline.glyph.line_width,
+            name="highlight_key",
+            visible=False,
+        )
+        keys.append(LegendItem(label=highlight_label, renderers=[swatch]))
+    if has_nan:
+        nan_row, nan_col = np.nonzero(np.isnan(values))
+        # drawn over the NaN cells in their own color, so the legend can name it
+        blank = fig.rect(
+            nan_col,
+            nan_row,
+            1,
+            1,
+            fill_color=s["nan_color"],
+            line_color=s["nan_color"],
+            line_width=0.5,
+            name="nan",
+        )
+        keys.append(LegendItem(label="no value (NaN)", renderers=[blank]))
+    if keys:
+        fig.add_layout(_legend(keys, s, "center", horizontal=True, room=width), "below")
     if colorbar:
         fig.add_layout(_colorbar(mapper, label, s, width=10, padding=6), "right")
     remember(

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
-from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
 from bokeh.models.annotations import Label, LegendItem, Span
 
 from headwidgets._export import remember
@@ -18,6 +18,8 @@ from headwidgets._figstyle import (
     _DASHES,
     _figure,
     _head_pairs,
+    _is_effect,
+    _is_probability,
     _label,
     _legend,
     _meta,
@@ -178,7 +180,13 @@ def scale_response(
         # a few lines fit inside the frame; more go beside it
         outside = len(items) > 4
         fig.add_layout(
-            _legend(items, s, "top" if outside else "top_left", horizontal=not outside),
+            _legend(
+                items,
+                s,
+                "top" if outside else "top_left",
+                horizontal=not outside,
+                room=fig.width,
+            ),
             "right" if outside else "above",
         )
     source_cube = cube if isinstance(cube, xr.DataArray) else None
@@ -208,7 +216,7 @@ _REDUCERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def layer_profile(
     cube: xr.DataArray,
-    reduce: Sequence[Reduction] = ("mean", "max"),
+    reduce: Sequence[Reduction] | None = None,
     show_heads: bool = True,
     title: str | None = None,
     *,
@@ -224,7 +232,9 @@ def layer_profile(
         A (layer, head) cube.
     reduce
         Reductions over heads, each a line: ``"mean"``, ``"median"``, ``"max"``, ``"min"``,
-        ``"sum"``, ``"absmax"`` (NaN heads are skipped).
+        ``"sum"``, ``"absmax"`` (NaN heads are skipped). Default: mean and max, and for
+        signed values (effects) mean, min and max, so a strongly negative head is not hidden;
+        signed values also get a rule at y = 0.
     show_heads
         Also draw every head as a small grey dot.
     title, width, height, style
@@ -240,14 +250,23 @@ def layer_profile(
     [1.5, 5.5, 9.5]
     """
     cube = _only(as_cube(cube), ("layer", "head"), "layer_profile")
-    bad = [r for r in reduce if r not in _REDUCERS]
-    if bad or not reduce:
+    values = np.asarray(cube.values, dtype=float)
+    signed = _is_effect(cube, values)
+    default: tuple[Reduction, ...] = ("mean", "min", "max") if signed else ("mean", "max")
+    reductions = tuple(reduce) if reduce is not None else default
+    bad = [r for r in reductions if r not in _REDUCERS]
+    if bad or not reductions:
         raise ValueError(f"unknown reductions {bad}; expected some of {list(_REDUCERS)}")
     s = _style(style)
-    values = np.asarray(cube.values, dtype=float)
     layers = np.asarray(cube["layer"].values)
     title = _title(cube, title)
-    fig = _figure(s, int(width or s["width"]), int(height or 240), title)
+    width = int(width or s["width"])
+    extra: dict[str, Any] = {}
+    if _is_probability(cube, values):
+        extra["y_range"] = Range1d(start=0, end=1)  # probabilities on their whole range
+    fig = _figure(s, width, int(height or 240), title, **extra)
+    if signed:
+        fig.add_layout(Span(location=0, dimension="width", line_color="#666666", line_width=1))
     fig.xaxis.axis_label, fig.yaxis.axis_label = "layer", _label(cube)
     fig.grid.grid_line_color = "#eeeeee"
     fig.xaxis.ticker = FixedTicker(ticks=[int(v) for v in layers[:: max(1, len(layers) // 16)]])
@@ -267,7 +286,7 @@ def layer_profile(
         )
     items = []
     with np.errstate(all="ignore"):
-        for i, name in enumerate(reduce):
+        for i, name in enumerate(reductions):
             summary = ColumnDataSource({"layer": layers, "value": _REDUCERS[name](values)})
             color = s["lines"][i % len(s["lines"])]
             line = fig.line(
@@ -280,6 +299,6 @@ def layer_profile(
             )
             dots = fig.scatter("layer", "value", source=summary, color=color, size=6)
             items.append(LegendItem(label=f"{name} over heads", renderers=[line, dots]))
-    fig.add_layout(_legend(items, s, "top_left", horizontal=True), "above")
-    remember(fig, cube, _meta("layer_profile", cube, title=title, reduce=list(reduce)))
+    fig.add_layout(_legend(items, s, "top_left", horizontal=True, room=width), "above")
+    remember(fig, cube, _meta("layer_profile", cube, title=title, reduce=list(reductions)))
     return fig

@@ -14,6 +14,7 @@ Example
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -147,20 +148,40 @@ def _title_style(fig: Any, s: Mapping[str, Any]) -> None:
 
 
 def _legend(
-    items: list[LegendItem], s: Mapping[str, Any], location: Any, horizontal: bool = False
+    items: list[LegendItem],
+    s: Mapping[str, Any],
+    location: Any,
+    horizontal: bool = False,
+    room: float | None = None,
 ) -> Legend:
+    """A legend in the house style; a horizontal one wraps into rows to fit ``room`` px."""
     legend = Legend(
         orientation="horizontal" if horizontal else "vertical",
         items=items,
         location=location,
         label_text_font=s["font"],
         label_text_font_size=s["tick_font_size"],
-        spacing=0,
+        spacing=12 if horizontal else 0,  # entries side by side must not touch
         border_line_color=None,
         background_fill_alpha=0.8,
     )
     legend.padding = 4  # type: ignore[assignment]
+    if horizontal and room is not None and items:
+        char_px = 0.6 * _px(s["tick_font_size"])  # DejaVu Sans is at most ~0.6 em per char
+        widths = [20 + 5 + char_px * len(str(_item_label(item))) + 12 for item in items]
+        ncols = len(items)
+        while (
+            ncols > 1
+            and max(sum(widths[i : i + ncols]) for i in range(0, len(widths), ncols)) > room - 2 * 4
+        ):
+            ncols -= 1
+        legend.ncols = ncols
     return legend
+
+
+def _item_label(item: LegendItem) -> str:
+    label = item.label
+    return str(getattr(label, "value", label) or "")
 
 
 def _colorbar(mapper: LinearColorMapper, label: str, s: Mapping[str, Any], **kw: Any) -> ColorBar:
@@ -198,13 +219,55 @@ def _cells(fig: Any, source: Any, mapper: LinearColorMapper, tooltips: list[Any]
     return cells
 
 
-def _label(cube: xr.DataArray | None, default: str = "value") -> str:
-    """``long_name [units]`` from the cube's attrs (the axis or color bar title)."""
+#: metric names in words, for labels (``logit_diff(' Mary' - ' John')`` reads
+#: ``logit difference ' Mary' − ' John'``)
+_METRIC_WORDS = {
+    "logit_diff": "logit difference",
+    "logprob": "log-probability of",
+    "prob": "probability of",
+    "loss": "loss",
+    "kl": "KL divergence",
+    "accuracy": "accuracy",
+    "rank": "rank of",
+}
+_METRIC_CALL = re.compile(r"\b(" + "|".join(_METRIC_WORDS) + r")\(([^()]*)\)")
+
+
+def _words(text: str) -> str:
+    """Labels in words: metric calls spelled out, ``snake_case`` names with spaces.
+
+    Example
+    -------
+    >>> _words("change in logit_diff(' Mary' - ' John') when the head is edited")
+    "change in logit difference ' Mary' − ' John' when the head is edited"
+    >>> _words("ablation_effect")
+    'ablation effect'
+    """
+
+    def spelled(match: re.Match[str]) -> str:
+        return f"{_METRIC_WORDS[match[1]]} {match[2].replace(' - ', ' − ')}".strip()
+
+    text = _METRIC_CALL.sub(spelled, text)
+    return re.sub(r"(?<=[A-Za-z])_(?=[A-Za-z])", " ", text)
+
+
+def _label(cube: xr.DataArray | None, default: str = "value", short: bool = False) -> str:
+    """``long_name [units]`` from the cube's attrs, in words (the axis or color bar title);
+    ``short``: the cube's name in words instead of its long name."""
     if cube is None:
         return default
-    name = str(cube.attrs.get("long_name") or cube.name or default)
+    long_name = None if short else cube.attrs.get("long_name")
+    name = _words(str(long_name or cube.name or default))
     units = str(cube.attrs.get("units") or "")
     return f"{name} [{units}]" if units else name
+
+
+def _is_probability(cube: xr.DataArray | None, values: np.ndarray) -> bool:
+    """Values that are probabilities (units say so, all within [0, 1]): drawn on [0, 1]."""
+    if cube is None or str(cube.attrs.get("units", "")) not in ("probability", "prob"):
+        return False
+    finite = values[np.isfinite(values)]
+    return bool(finite.size) and float(finite.min()) >= 0.0 and float(finite.max()) <= 1.0
 
 
 def _title(cube: xr.DataArray | None, title: str | None, extra: str = "") -> str | None:
@@ -232,9 +295,12 @@ def _mapper(
     low: float | None,
     high: float | None,
     s: Mapping[str, Any],
+    probability: bool = False,
 ) -> LinearColorMapper:
     finite = values[np.isfinite(values)]
-    if diverging:
+    if probability and not diverging:
+        lo, hi = 0.0, 1.0  # probabilities on their whole range: colors compare across figures
+    elif diverging:
         bound = float(np.abs(finite).max()) if finite.size else 1.0
         bound = bound or 1.0
         lo, hi = -bound, bound

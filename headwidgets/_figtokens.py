@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from bokeh.core.properties import value
-from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from headwidgets._export import remember
@@ -31,11 +31,12 @@ from headwidgets._figstyle import (
     _px,
     _show_token,
     _style,
-    _ticks,
     _title,
     _title_style,
 )
 from headwidgets.cubes import as_cube
+
+_MIN_LABEL_PX = 6 * 4 / 3  # 6 pt: the smallest token label an attention pattern prints
 
 
 def _as_pattern(
@@ -84,6 +85,7 @@ def attention_pattern(
     head: int | None = None,
     prompt: int | None = None,
     key_tokens: Sequence[str] | None = None,
+    positions: slice | Sequence[int] | None = None,
     palette: str | Sequence[str] | None = None,
     high: float | None = None,
     title: str | None = None,
@@ -105,8 +107,14 @@ def attention_pattern(
         Which head (and prompt) to show when the cube has those dims.
     key_tokens
         Key-axis text when it differs from the query tokens.
+    positions
+        Crop to these positions (a slice or a list of indices, on both axes of a square
+        pattern, else on the query axis), e.g. ``positions=slice(-12, None)`` for the last 12
+        tokens. Every shown position is labelled: labels shrink down to 6 pt, and past that
+        the figure grows (beyond ``width``/``height`` if need be) rather than drop one.
     palette, high
-        Sequential palette and color maximum (default: the largest weight; the minimum is 0).
+        Sequential palette and color maximum (default 1: attention weights are
+        probabilities, shown on [0, 1] so figures compare; the minimum is 0).
     title
         Default: ``model · layer L, head H``.
     width, height, style
@@ -144,20 +152,43 @@ def attention_pattern(
             raise ValueError(f"{len(text)} {axis} tokens for {size} {axis} positions")
     query_text = [_show_token(t) for t in query_text]
     key_text = [_show_token(t) for t in key_text]
+    if positions is not None:
+        rows = np.arange(n_query)[positions]
+        cols = rows if n_key == n_query else np.arange(n_key)
+        if rows.size == 0:
+            raise ValueError(f"positions={positions!r} selects none of the {n_query} positions")
+        values = values[np.ix_(rows, cols)]
+        query_text = [query_text[i] for i in rows]
+        key_text = [key_text[i] for i in cols]
+        n_query, n_key = values.shape
 
-    mapper = _mapper(values, palette, False, 0.0, high, s)
+    mapper = _mapper(values, palette, False, 0.0, 1.0 if high is None else high, s)
     where = [
         f"layer {int(grid[d])}" if d == "layer" else f"head {int(grid[d])}"
         for d in ("layer", "head")
         if d in grid.coords
     ]
     title = _title(cube, title, ", ".join(where))
+    longest = max(len(t) for t in query_text + key_text)
+
+    def label_room(font_px: float) -> float:
+        return 0.62 * font_px * longest + 10
+
+    # besides the cells: the axis (labels, ticks, name), the color bar and the title
+    other_w, other_h = 35 + 62, 45 + (26 if title else 8)
     tick_px = _px(s["tick_font_size"])
-    label_room = 0.62 * tick_px * max(len(t) for t in query_text + key_text) + 10
     cell = float(np.clip(300 / max(n_query, n_key), 4, 22))
-    # plot area plus the axis (labels, ticks, name), the color bar and the title
-    width = int(width or round(cell * n_key + label_room + 35 + 62))
-    height = int(height or round(cell * n_query + label_room + 45 + (26 if title else 8)))
+    if width is not None:
+        cell = (width - label_room(tick_px) - other_w) / n_key
+    if height is not None:
+        cell = min(cell, (height - label_room(tick_px) - other_h) / n_query)
+    # every position keeps its label: a smaller font down to 6 pt, then bigger cells
+    font_px = min(tick_px, cell / 1.25)
+    if font_px < _MIN_LABEL_PX:
+        font_px, cell = _MIN_LABEL_PX, 1.25 * _MIN_LABEL_PX
+    needed_w = round(cell * n_key + label_room(font_px) + other_w)
+    needed_h = round(cell * n_query + label_room(font_px) + other_h)
+    width, height = max(int(width or 0), needed_w), max(int(height or 0), needed_h)
     fig = _figure(
         s,
         width,
@@ -169,8 +200,10 @@ def attention_pattern(
     fig.grid.visible = False
     fig.xaxis.axis_label, fig.yaxis.axis_label = "key", "query"
     fig.xaxis.major_label_orientation = math.pi / 2
-    _ticks(fig.xaxis[0], key_text, width - label_room - 97, tick_px * 1.3)
-    _ticks(fig.yaxis[0], query_text, height - label_room - 71, tick_px * 1.3)
+    for axis, text in ((fig.xaxis[0], key_text), (fig.yaxis[0], query_text)):
+        axis.ticker = FixedTicker(ticks=list(range(len(text))))
+        axis.major_label_overrides = dict(enumerate(text))
+        axis.major_label_text_font_size = f"{font_px * 0.75:.3g}pt"
 
     query, key = np.meshgrid(np.arange(n_query), np.arange(n_key), indexing="ij")
     keep = np.ones(values.shape, dtype=bool)
@@ -361,7 +394,15 @@ def token_strip(
     )
     fig.add_layout(
         _colorbar(
-            mapper, label, s, orientation="horizontal", height=8, width=min(frame_w, 220), padding=4
+            mapper,
+            label,
+            s,
+            orientation="horizontal",
+            height=8,
+            # room for half a tick label beyond each end of the bar
+            width=min(frame_w - 40, 220),
+            location=(20, 0),
+            padding=4,
         ),
         "below",
     )

@@ -296,6 +296,66 @@ def test_difference_of_two_checkpoints_keeps_the_models_name(score: xr.DataArray
     ]
 
 
+def test_attention_pattern_labels_every_token_at_six_points_or_more() -> None:
+    n = 41
+    weights = np.tril(np.ones((n, n)))
+    weights /= weights.sum(1, keepdims=True)
+    tokens = ["<s>"] + [f" w{i}" for i in range(n - 1)]
+    for width in (None, 240, 312):
+        fig = figures.attention_pattern(weights, tokens=tokens, width=width)
+        for axis in (fig.xaxis[0], fig.yaxis[0]):
+            assert axis.ticker.ticks == list(range(n))  # none thinned out
+            assert [axis.major_label_overrides[i] for i in range(n)] == tokens
+            assert float(axis.major_label_text_font_size.removesuffix("pt")) >= 6
+    cropped = figures.attention_pattern(weights, tokens=tokens, positions=slice(-5, None))
+    assert list(cropped.xaxis[0].major_label_overrides.values()) == tokens[-5:]
+
+
+def test_heatmap_legend_names_the_highlight_and_the_nan_cells(score: xr.DataArray) -> None:
+    holes = score.copy(data=np.where(np.eye(12, dtype=bool), np.nan, score.values))
+    fig = figures.head_heatmap(holes, highlight=[(1, 2)], highlight_label="name movers")
+    (legend,) = fig.below[1:]  # under the x axis
+    assert [item.label.value for item in legend.items] == ["name movers", "no value (NaN)"]
+    assert not figures.head_heatmap(score).legend  # nothing to explain, no legend
+
+
+def test_signed_layer_profile_shows_min_and_max_with_a_zero_rule(effect: xr.DataArray) -> None:
+    fig = figures.layer_profile(effect)
+    labels = [item.label.value for item in fig.legend[0].items]
+    assert labels == ["mean over heads", "min over heads", "max over heads"]
+    np.testing.assert_allclose(
+        fig.select_one({"name": "min"}).data_source.data["value"], effect.min("head").values
+    )
+    assert [r.location for r in fig.center if type(r).__name__ == "Span"] == [0]
+
+
+def test_probabilities_are_drawn_on_zero_to_one(score: xr.DataArray, pattern: xr.DataArray) -> None:
+    probability = score.assign_attrs(units="probability") * 0.5
+    probability.attrs = {**score.attrs, "units": "probability"}
+    mapper = (figures.head_heatmap(probability).select_one({"name": "cells"}).glyph.fill_color)[
+        "transform"
+    ]
+    assert (mapper.low, mapper.high) == (0.0, 1.0)
+    weights = figures.attention_pattern(pattern, layer=0, head=0)
+    assert weights.select_one({"name": "cells"}).glyph.fill_color["transform"].high == 1.0
+    profile = figures.layer_profile(probability)
+    assert (profile.y_range.start, profile.y_range.end) == (0, 1)
+
+
+def test_default_labels_are_words_not_variable_names(
+    effect: xr.DataArray, curves: xr.DataArray
+) -> None:
+    sweep = effect.rename("ablation_effect")
+    sweep.attrs.update(
+        long_name="change in logit_diff(' Mary' - ' John') when the head is edited", units="logit"
+    )
+    # too long to run along the bar: the score's name, in words
+    assert figures.head_heatmap(sweep).right[0].title == "ablation effect [logit]"
+    curve = curves.assign_attrs(long_name="logit_diff(' Mary' - ' John')", units="logit")
+    fig = figures.scale_response(curve)
+    assert fig.yaxis[0].axis_label == "logit difference ' Mary' − ' John' [logit]"
+
+
 def test_token_strip_colors_each_token_and_keeps_its_text(per_token: xr.DataArray) -> None:
     fig = figures.token_strip(per_token)
     data = fig.select_one({"name": "tokens"}).data_source.data
@@ -605,25 +665,84 @@ def test_figure_command_draws_the_cube_var_names_from_a_file_of_several(
     assert float(abs(hw.load_cube(diff.with_suffix(".nc"))).max()) == 0.0
 
 
+_TEXT_BOXES = """
+const svg = document.querySelector("svg");
+const boxes = [];
+for (const node of svg.querySelectorAll("text")) {
+  const box = node.getBBox(), m = node.getCTM();
+  const xs = [], ys = [];
+  for (const [x, y] of [[box.x, box.y], [box.x + box.width, box.y],
+                        [box.x, box.y + box.height], [box.x + box.width, box.y + box.height]]) {
+    xs.push(m.a * x + m.c * y + m.e); ys.push(m.b * x + m.d * y + m.f);
+  }
+  boxes.push({text: node.textContent, left: Math.min(...xs), right: Math.max(...xs),
+              top: Math.min(...ys), bottom: Math.max(...ys)});
+}
+return {width: svg.width.baseVal.value, height: svg.height.baseVal.value, boxes};
+"""
+
+
+def _text_boxes(path: Path) -> dict[str, Any]:
+    """Every text's bounding box on the SVG's canvas, measured by the export browser."""
+    from headwidgets import _export
+
+    with _export._driver(1.0) as driver:
+        _export._BROWSER.host_uses = 0  # the next export loads its host page again
+        driver.get(path.as_uri())
+        return dict(driver.execute_script(_TEXT_BOXES))
+
+
+KINDS = ["heatmap", "effect", "pattern", "scale", "profile", "difference", "tokens"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [240, 312, 648])
+def test_no_text_leaves_the_canvas_at_any_width(
+    width: int,
+    score: xr.DataArray,
+    effect: xr.DataArray,
+    pattern: xr.DataArray,
+    curves: xr.DataArray,
+    per_token: xr.DataArray,
+    tmp_path: Path,
+    browser: None,
+) -> None:
+    cubes = {"score": score, "effect": effect, "pattern": pattern, "curves": curves}
+    outside = []
+    for kind in KINDS:
+        fig = _build(kind, {**cubes, "per_token": per_token}, width=width)
+        measured = _text_boxes(hw.export(fig, tmp_path / f"{kind}.svg"))
+        for box in measured["boxes"]:
+            if (
+                box["left"] < -0.5
+                or box["top"] < -0.5
+                or box["right"] > measured["width"] + 0.5
+                or box["bottom"] > measured["height"] + 0.5
+            ):
+                outside.append((kind, box["text"], {k: round(box[k]) for k in box if k != "text"},
+                                (measured["width"], measured["height"])))  # fmt: skip
+    assert outside == [], outside
+
+
 # ---------------------------------------------------------------------------------------------
 # reference images
 
 
-def _build(kind: str, cubes: dict[str, xr.DataArray]) -> Any:
+def _build(kind: str, cubes: dict[str, xr.DataArray], **size: Any) -> Any:
     if kind == "heatmap":
-        return figures.head_heatmap(cubes["score"], highlight=[(1, 2), (10, 7)])
+        return figures.head_heatmap(cubes["score"], highlight=[(1, 2), (10, 7)], **size)
     if kind == "effect":
-        return figures.head_heatmap(cubes["effect"])
+        return figures.head_heatmap(cubes["effect"], **size)
     if kind == "pattern":
-        return figures.attention_pattern(cubes["pattern"], layer=1, head=2)
+        return figures.attention_pattern(cubes["pattern"], layer=1, head=2, **size)
     if kind == "scale":
-        return figures.scale_response(cubes["curves"])
+        return figures.scale_response(cubes["curves"], **size)
     if kind == "profile":
-        return figures.layer_profile(cubes["score"])
+        return figures.layer_profile(cubes["effect" if size else "score"], **size)
     if kind == "difference":
         later = cubes["score"].copy(data=cubes["score"].values.T)
-        return figures.cube_difference(cubes["score"], later, labels=["early", "late"])
-    return figures.token_strip(cubes["per_token"])
+        return figures.cube_difference(cubes["score"], later, labels=["early", "late"], **size)
+    return figures.token_strip(cubes["per_token"], **size)
 
 
 @pytest.mark.browser
