@@ -963,3 +963,30 @@ class Compiled:
     def uses_strings(self) -> bool:
         """Whether a reweight names keys by token string (the ids must be followed)."""
         return any(bool((plan.key_ids >= 0).any()) for plan in self.patterns.values())
+
+
+@contextlib.contextmanager
+def eager_kernel(model: nn.Module, attention_modules: Sequence[nn.Module]) -> Iterator[None]:
+    """While headwidgets' function is on, run eager attention as the user's kernel inside the
+    block (attention probabilities for pattern scores, edited where pattern edits act)."""
+    configs = {id(m.config) for m in model.modules() if hasattr(m, "config")}
+    configs.add(id(model.config))
+    kernels = {id(m): _KERNEL.get(id(m)) for m in attention_modules}
+    masks = {key: _MASK.get(key) for key in configs}
+    try:
+        for module in attention_modules:
+            _KERNEL[id(module)] = "eager"
+        for key in configs:
+            _MASK[key] = "eager"
+        yield
+    finally:
+        for key, kernel in kernels.items():
+            if kernel is None:
+                _KERNEL.pop(key, None)
+            else:
+                _KERNEL[key] = kernel
+        for key, mask in masks.items():
+            if mask is None:
+                _MASK.pop(key, None)
+            else:
+                _MASK[key] = mask

@@ -45,7 +45,20 @@ __all__ = [
 ]
 
 #: every dim a cube may have, in the order they appear
-DIM_ORDER: tuple[str, ...] = ("layer", "head", "query", "key", "prompt", "scale", "model")
+DIM_ORDER: tuple[str, ...] = (
+    "layer",
+    "head",
+    "query",
+    "key",
+    "dim",
+    "frequency",
+    "receiver",
+    "input",
+    "step",
+    "prompt",
+    "scale",
+    "model",
+)
 #: attrs every cube carries (strings)
 REQUIRED_ATTRS: tuple[str, ...] = (
     "model",
@@ -60,7 +73,7 @@ REQUIRED_ATTRS: tuple[str, ...] = (
 )
 #: the value :func:`as_cube` gives a provenance attr a cube does not carry
 UNKNOWN = "unknown"
-_INT_DIMS = ("layer", "head", "query", "key", "prompt")
+_INT_DIMS = ("layer", "head", "query", "key", "dim", "frequency", "prompt")
 _TEXT_COORDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "token": (("query",), ("key",), ("query", "prompt"), ("key", "prompt")),
     "key_token": (("key",), ("key", "prompt")),

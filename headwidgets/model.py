@@ -341,6 +341,31 @@ class HeadModel:
             )
             yield
 
+    @contextlib.contextmanager
+    def capture_attention(
+        self, fn: Callable[[int, att.Read], None], layers: Sequence[int] | None = None
+    ) -> Iterator[None]:
+        """Call ``fn(layer, read)`` with each attention call of ``layers`` (default all)
+        during forwards in the block: ``read.q`` (after rotary embeddings), ``read.k``,
+        ``read.v`` and ``read.pattern(heads)`` (logits and pattern of chosen query heads
+        only). Runs headwidgets' attention function (``attention_site.py``); the user's
+        kernel does the attention and ``attn_implementation`` is restored on exit."""
+        chosen = range(self.n_layers) if layers is None else layers
+        with self._attention_site(readers=dict.fromkeys(chosen, fn)):
+            yield
+
+    def capture(
+        self,
+        prompt: Prompt,
+        what: Sequence[str] = ("q", "k", "v", "logits", "pattern"),
+        heads: Sequence[tuple[int, int]] | None = None,
+    ) -> dict[str, xr.DataArray]:
+        """q, k, v, attention logits and patterns of chosen heads as labeled cubes (one
+        forward pass); see :func:`headwidgets.scores.inside.capture`."""
+        from headwidgets.scores.inside import capture
+
+        return capture(self, prompt, what, heads)
+
     def head_qkv(self, prompt: Prompt) -> dict[str, torch.Tensor]:
         """q (L, Hq, T, D) after rotary embeddings, k and v (L, Hkv, T, D) of a clean run,
         float32 on the CPU (cached; read inside attention, the user's kernel untouched)."""
@@ -355,8 +380,7 @@ class HeadModel:
             for name, value in (("q", call.q), ("k", call.k), ("v", call.v)):
                 seen[name][layer] = value[0].detach().float().cpu()
 
-        readers = dict.fromkeys(range(self.n_layers), read)
-        with torch.no_grad(), self._attention_site(readers=readers):
+        with torch.no_grad(), self.capture_attention(read):
             self.model(input_ids=self.tokenize(prompt).input_ids)
         result = {
             name: torch.stack([per[layer] for layer in range(self.n_layers)])
@@ -633,6 +657,10 @@ class HeadModel:
         config = self.model.config
         before = getattr(config, "_attn_implementation", None)
         setter = getattr(self.model, "set_attn_implementation", None)
+        if before == att.NAME:  # inside attention edits: keep them, with eager as the kernel
+            with att.eager_kernel(self.model, self.attention_modules):
+                yield
+            return
         if before == "eager" or not callable(setter):
             yield
             return

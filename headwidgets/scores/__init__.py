@@ -9,6 +9,10 @@ Weights only: :func:`ov_copying`.
 Causal: :func:`ablation_effect`, :func:`activation_patching`, :func:`scale_response`,
 :func:`patch_heads` (a head set at once), :func:`attribution_patching`,
 :func:`direct_logit_attribution` (:func:`direct_effects` for every component).
+Circuits: :func:`path_patching` (sender head → receiver q/k/v or → logits).
+
+Inside attention: :func:`capture` (q, k, v, logits, patterns of chosen heads),
+:func:`qk_frequency` (rotary frequency shares of attention logits).
 Controls: :func:`random_heads`, :func:`topk_vs_random`.
 
 Example
@@ -34,7 +38,9 @@ from headwidgets.scores.causal import (
     patch_heads,
     scale_response,
 )
+from headwidgets.scores.circuits import path_patching
 from headwidgets.scores.controls import TopKControl, random_heads, topk_vs_random
+from headwidgets.scores.inside import capture, qk_frequency
 from headwidgets.scores.patterns import (
     STATISTICS,
     attention,
@@ -63,6 +69,7 @@ __all__ = [
     "attention",
     "attention_distance",
     "attribution_patching",
+    "capture",
     "direct_effects",
     "direct_logit_attribution",
     "duplicate_token",
@@ -72,8 +79,10 @@ __all__ = [
     "ov_copying",
     "ov_eigenvalues",
     "patch_heads",
+    "path_patching",
     "pattern_scores",
     "previous_token",
+    "qk_frequency",
     "random_heads",
     "reductions",
     "retrieval",
