@@ -242,14 +242,17 @@ def test_circuits_4l_heldout_ioi_mean_logit_diff_at_least_2(circuits_hm, heldout
     assert diffs.mean().item() >= 2.0, diffs.mean()
 
 
-def test_circuits_4l_zeroing_top3_dla_heads_halves_the_logit_diff(circuits_hm, heldout_ioi):
+def test_circuits_4l_zeroing_the_heads_above_the_dla_threshold_halves_the_logit_diff(
+    circuits_hm, heldout_ioi
+):
+    from headwidgets.zoo import roles
+
     dla = _mean_dla(circuits_hm, heldout_ioi[:100])
-    flat = dla.flatten().argsort(descending=True)[:3]
-    top3 = [(int(i) // circuits_hm.n_heads, int(i) % circuits_hm.n_heads) for i in flat]
+    direct = roles.heads_above(dla.tolist(), roles.DLA_THRESHOLD)
     _, clean, _ = _logit_diffs(circuits_hm, heldout_ioi)
-    _, ablated, _ = _logit_diffs(circuits_hm, heldout_ioi, hw.Intervention.zero(top3))
+    _, ablated, _ = _logit_diffs(circuits_hm, heldout_ioi, hw.Intervention.zero(direct))
     reduction = 1 - ablated.mean().item() / clean.mean().item()
-    assert reduction >= 0.5, (top3, clean.mean(), ablated.mean())
+    assert reduction >= 0.5, (direct, clean.mean(), ablated.mean())
 
 
 def test_circuits_4l_successor_accuracy_at_least_90_percent(circuits_hm):

@@ -32,7 +32,8 @@ MODELS: dict[str, str] = {
     "circuits-4l": (
         "Llama style (RMSNorm, rotary, GQA 4 query / 2 key-value heads), 4 layers x 4 heads, "
         "word-level vocabulary: IOI with held-out names, successor sequences (days, months, "
-        "numbers, letters), repeated text and copying; name-mover-like heads 2.3 and 3.0."
+        "numbers, letters), repeated text and copying; in IOI, heads 2.3 and 3.0 suppress the "
+        "subject (no name movers)."
     ),
 }
 """Shipped model name -> one-line description."""

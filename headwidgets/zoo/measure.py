@@ -9,7 +9,8 @@ Everything goes through the public engine (:func:`headwidgets.load`, ``hm.run``,
 :class:`headwidgets.Intervention`) and the score functions of :mod:`headwidgets.scores`
 (``previous_token``, ``induction``, ``duplicate_token``, ``direct_logit_attribution``), on data
 generated with :data:`SEED`, a seed the training recipe never uses; IOI numbers are on the
-held-out split (names and template combinations never seen in IOI training).
+held-out split (names and template combinations never seen in IOI training). The roles of the
+IOI heads (:mod:`headwidgets.zoo.roles`) are named by thresholds, never as a top-k.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from headwidgets.zoo import tasks
+import numpy as np
+
+from headwidgets.zoo import roles, tasks
 
 __all__ = ["SEED", "main", "measure", "measure_circuits", "measure_induction"]
 
@@ -146,6 +149,64 @@ def _ablation_grid(hm: Any, items: list[dict], key: str) -> list[list[float]]:
     ]
 
 
+_PAIRS = [("end", "article"), ("end", "end"), ("article", "s2"), ("article", "verb")]
+
+
+def _ioi_roles(hm: Any, items: list[dict]) -> dict[str, Any]:
+    """Split DLA, attention between named positions, position-restricted ablations, the MLPs'
+    direct effects, backup and a random-head control (see :mod:`headwidgets.zoo.roles`)."""
+    from headwidgets import Intervention, scores
+
+    split = roles.split_dla(hm, items)
+    direct = roles.heads_above(split["io_s"], roles.DLA_THRESHOLD)
+    needed = roles.ablation_grid(hm, items)
+    clean = roles.logit_diffs(hm, items)
+    ablated = roles.logit_diffs(hm, items, direct)
+    with hm.intervene(Intervention.zero(direct)):
+        after = roles.split_dla(hm, items)["io_s"]
+    others = [
+        abs(after[layer][head] - split["io_s"][layer][head])
+        for layer in range(hm.n_layers)
+        for head in range(hm.n_heads)
+        if (layer, head) not in direct
+    ]
+    random_drops = [
+        float(
+            clean.mean()
+            - roles.logit_diffs(hm, items, scores.random_heads(len(direct), seed, hm=hm)).mean()
+        )
+        for seed in range(20)
+    ]
+    few = items[:50]
+    return {
+        "ioi_roles_prompts": f"{len(items)} held-out IOI prompts, seed {SEED}",
+        "ioi_dla_io_c": split["io_c"],
+        "ioi_dla_s_c": split["s_c"],
+        "ioi_direct_heads": direct,
+        "ioi_needed_heads": roles.heads_above(needed, roles.ABLATION_THRESHOLD),
+        **{
+            f"ioi_attention_{query}_to_{key}": grid
+            for (query, key), grid in roles.attention_grids(hm, items, _PAIRS).items()
+        },
+        "ioi_ablation_at_article": roles.ablation_grid(hm, items, at="article"),
+        "ioi_ablation_at_end": roles.ablation_grid(hm, items, at="end"),
+        "ioi_mlp_direct_effects": roles.mlp_direct_effects(hm, few),
+        "ioi_mlp_direct_effects_3_1_zeroed": roles.mlp_direct_effects(
+            hm, few, Intervention.zero([(3, 1)])
+        ),
+        "ioi_direct_heads_backup": {
+            "summed_dla": round(sum(split["io_s"][layer][head] for layer, head in direct), 4),
+            "drop": round(float(clean.mean() - ablated.mean()), 4),
+            "largest_dla_change_other_heads": round(max(others), 4),
+        },
+        "ioi_direct_heads_vs_random": {
+            "drop": round(float(clean.mean() - ablated.mean()), 4),
+            "random_mean": round(float(np.mean(random_drops)), 4),
+            "random_std": round(float(np.std(random_drops, ddof=1)), 4),
+        },
+    }
+
+
 def measure_circuits(hm: Any, n_ioi: int = 200) -> dict[str, Any]:
     """IOI, successor and induction measurements of ``circuits-4l``."""
     from headwidgets import Intervention, scores
@@ -155,7 +216,7 @@ def measure_circuits(hm: Any, n_ioi: int = 200) -> dict[str, Any]:
     held_names = tasks.ioi_prompts(n_ioi, seed=SEED, split="train", names=tasks.NAMES_HELDOUT)
     held_templates = tasks.ioi_prompts(n_ioi, seed=SEED, split="heldout", names=tasks.NAMES_TRAIN)
     dla = _dla(hm, held[:100])
-    top3 = _top(dla, 3)
+    direct = roles.heads_above(dla, roles.DLA_THRESHOLD)
     succ = tasks.successor_prompts(200, seed=SEED)
     succ_dla = _dla(hm, succ[:100])
     repeat = tasks.repeated_tokens(16, 20, seed=SEED, vocab="circuits-4l")
@@ -167,8 +228,8 @@ def measure_circuits(hm: Any, n_ioi: int = 200) -> dict[str, Any]:
         "ioi_heldout_names_train_templates": _next_token(hm, held_names),
         "ioi_train_names_heldout_templates": _next_token(hm, held_templates),
         "ioi_dla": dla,
-        "ioi_top3_dla": top3,
-        "ioi_top3_zeroed": _next_token(hm, held, Intervention.zero(top3)),
+        "ioi_direct_heads_zeroed": _next_token(hm, held, Intervention.zero(direct)),
+        **_ioi_roles(hm, held[:100]),
         "ioi_attention_last_to_io": _attention_to(hm, held[:50], "io"),
         "ioi_attention_last_to_s": _attention_to(hm, held[:50], "s"),
         "ioi_ablation_logit_diff": _ablation_grid(hm, held, "logit_diff"),
