@@ -630,13 +630,17 @@ def site_hooks(
     """
     handles = []
     chosen = range(len(out_projs)) if layers is None else sorted(set(layers))
-    with _track_offset(model) if track_offset else contextlib.nullcontext(_Offset()) as offset:
+    with (
+        _track_offset(model) if track_offset else contextlib.nullcontext(_Offset()) as offset,
+        _require_sites(model, out_projs, chosen) as fired,
+    ):
         try:
             for layer in chosen:
 
                 def pre(
                     module: nn.Module, args: tuple[Any, ...], layer: int = layer
                 ) -> tuple[Any, ...] | None:
+                    fired.add(layer)
                     new = fn(layer, args[0].unflatten(-1, (n_heads, -1)), offset.value)
                     return None if new is None else (new.flatten(-2), *args[1:])
 
@@ -645,6 +649,41 @@ def site_hooks(
         finally:
             for handle in handles:
                 handle.remove()
+
+
+@contextlib.contextmanager
+def _require_sites(
+    model: nn.Module, out_projs: Sequence[nn.Module], layers: Iterable[int]
+) -> Iterator[set[int]]:
+    """Raise after a forward of ``model`` in which a hooked head site did not run.
+
+    Yields the set the site hooks add their layer to. A forward that bypasses the output
+    projection (a re-implemented attention, a swapped module) would otherwise edit nothing
+    and say nothing.
+    """
+    wanted = set(layers)
+    fired: set[int] = set()
+
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> None:
+        fired.clear()
+
+    def post(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        missed = sorted(wanted - fired)
+        if missed:
+            names = ", ".join(type(out_projs[layer]).__name__ for layer in missed[:3])
+            raise RuntimeError(
+                f"the head site of layer(s) {missed} did not run during this forward, so "
+                f"their edits were not applied: the model no longer calls the bound output "
+                f"projection ({names}) of those layers. Was a module replaced after "
+                "binding? Bind the model again (hw.bind) to find its current projections."
+            )
+
+    handles = [model.register_forward_pre_hook(pre), model.register_forward_hook(post)]
+    try:
+        yield fired
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @contextlib.contextmanager

@@ -221,6 +221,25 @@ def test_the_call_offset_is_read_from_the_cache_whatever_its_keyword() -> None:
     assert call_offset((), {"input_ids": ids}) == 0
 
 
+def test_an_edit_whose_head_site_did_not_run_is_an_error_not_a_silent_no_op() -> None:
+    hm = tiny("gpt2")
+    ids = hm.tokenize(prompt(5)).input_ids
+    block = hm.model.transformer.h[1]
+    bound = block.attn.c_proj
+    block.attn.c_proj = copy.deepcopy(bound)  # the forward no longer calls the bound module
+    try:
+        with hm.intervene(Intervention.zero([(0, 1)])):
+            hm.model(input_ids=ids)  # layer 0's site still runs: fine
+        with (
+            pytest.raises(RuntimeError, match=r"head site of layer\(s\) \[1\] did not run"),
+            hm.intervene(Intervention.zero([(0, 1), (1, 2)])),
+        ):
+            hm.model(input_ids=ids)
+        assert hook_count(hm.model) == 0
+    finally:
+        block.attn.c_proj = bound
+
+
 def test_head_z_is_the_input_of_the_output_projection() -> None:
     hm = tiny("gpt2")
     text = prompt(7)
