@@ -170,6 +170,19 @@ class HeadModel:
         dtype: torch.dtype = self.out_projs[0].weight.dtype
         return dtype
 
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether repeated batched runs on CUDA replay captured graphs (default True).
+
+        Set it to False to run every batched forward eagerly (benchmarks, debugging). It
+        turns itself off, with a warning, if a capture ever fails. No effect on the CPU.
+        """
+        return not self._graphs.disabled
+
+    @cuda_graphs.setter
+    def cuda_graphs(self, value: bool) -> None:
+        self._graphs.disabled = not value
+
     def __repr__(self) -> str:
         return (
             f"HeadModel({self.name!r}, {self.layout.model_type}, layers={self.n_layers}, "
