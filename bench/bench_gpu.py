@@ -43,7 +43,7 @@ def _sweep(hm: Any, text: str, ids: Any, metric: Any, specs: Any, grow: bool, gr
     """A timed callable: the all-heads sweep, with or without prefix reuse and CUDA graphs."""
 
     def run() -> Any:
-        hm._graphs.disabled = not graphs
+        hm.cuda_graphs = graphs
         return hm.run_batch(
             text, specs, 1, lambda lg, base: metric.compute(hm, lg, ids, base), grow=grow
         )

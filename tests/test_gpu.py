@@ -70,7 +70,7 @@ def test_growing_batch_on_the_gpu_equals_plain_batch() -> None:
 def test_a_repeated_sweep_replays_a_cuda_graph_equal_to_eager(dtype: torch.dtype) -> None:
     hm = _model(dtype)
     eager = _model(dtype)
-    eager._graphs.disabled = True
+    eager.cuda_graphs = False
     metric = hw.Metric("logit_diff", target="w1", distractor="w2")
     atol = 1e-4 if dtype == torch.float32 else 3e-2
     for seed in range(4):  # same length, new prompts: the second call captures, then replays
@@ -91,7 +91,7 @@ def test_cached_compiled_specs_never_serve_another_spec_lists_edits() -> None:
     # graph) and new prompts, and compare every call with a fresh eager model
     hm = _model(torch.float32)
     eager = _model(torch.float32)
-    eager._graphs.disabled = True
+    eager.cuda_graphs = False
     zero = hm.single_head_specs("zero")
     double = [Intervention.scale({head: 2.0}) for spec in zero for head in spec.heads]
     for step in range(6):
