@@ -59,8 +59,6 @@ from headwidgets.scores.patterns import (
 from headwidgets.scores.retrieval import retrieval
 from headwidgets.scores.weights import ov_copying, ov_eigenvalues, value_weight
 
-self_ = self_attention
-
 __all__ = [
     "STATISTICS",
     "TopKControl",
@@ -88,7 +86,6 @@ __all__ = [
     "retrieval",
     "scale_response",
     "self",
-    "self_",
     "self_attention",
     "sink",
     "token_set",
