@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -254,10 +254,6 @@ def nanreduce(values: np.ndarray, axis: int, how: Reduce = "mean") -> np.ndarray
 
 def params_json(**params: Any) -> str:
     return json.dumps(params, sort_keys=True, default=str)
-
-
-def iter_layers(hm: Any) -> Iterator[int]:
-    return iter(range(int(hm.n_layers)))
 
 
 def prompt_set(prompts: Any) -> str:
