@@ -12,7 +12,8 @@ Causal: :func:`ablation_effect`, :func:`activation_patching`, :func:`scale_respo
 Circuits: :func:`path_patching` (sender head → receiver q/k/v or → logits).
 
 Inside attention: :func:`capture` (q, k, v, logits, patterns of chosen heads),
-:func:`qk_frequency` (rotary frequency shares of attention logits).
+:func:`qk_frequency` (rotary frequency shares of attention logits),
+:func:`attention_sweep` (a pattern edit of every head at every value, one batched pass).
 Controls: :func:`random_heads`, :func:`topk_vs_random`.
 
 Example
@@ -40,7 +41,7 @@ from headwidgets.scores.causal import (
 )
 from headwidgets.scores.circuits import path_patching
 from headwidgets.scores.controls import TopKControl, random_heads, topk_vs_random
-from headwidgets.scores.inside import capture, qk_frequency
+from headwidgets.scores.inside import attention_sweep, capture, qk_frequency
 from headwidgets.scores.patterns import (
     STATISTICS,
     attention,
@@ -66,6 +67,7 @@ __all__ = [
     "activation_patching",
     "attention",
     "attention_distance",
+    "attention_sweep",
     "attribution_patching",
     "capture",
     "direct_effects",

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from headwidgets.attention_site import PatternKind
 from headwidgets.scores import _run
 
 if TYPE_CHECKING:
     import torch
     import xarray as xr
 
-__all__ = ["READS", "capture", "qk_frequency"]
+__all__ = ["READS", "attention_sweep", "capture", "qk_frequency"]
 
 Read = Literal["q", "k", "v", "logits", "pattern"]
 READS: tuple[str, ...] = ("q", "k", "v", "logits", "pattern")
@@ -246,3 +247,95 @@ def qk_frequency(
     grid = _run.head_grid(hm, chosen, values)
     coords = {"frequency": np.arange(n_buckets), "prompt_text": prompt}
     return make_cube(grid, ("layer", "head", "frequency"), coords, "qk_frequency", attrs)
+
+
+# ======================================================================================
+# attention_sweep: one pattern edit of every head at every value, one batched pass
+# ======================================================================================
+
+
+def attention_sweep(
+    hm: Any,
+    prompt: str | Sequence[str],
+    metric: Any,
+    kind: PatternKind = "sink",
+    values: Sequence[float] = (0.0, 0.5, 1.0, 2.0),
+    heads: Iterable[tuple[int, int]] | None = None,
+    *,
+    reduce: _run.Reduce | None = None,
+    progress: bool | None = None,
+    **options: Any,
+) -> xr.DataArray:
+    """metric(one head's pattern edited at value v) − metric(clean): a (layer, head, scale)
+    cube, every head × every value in ONE batched pass per prompt (a ZeroTuning-style
+    sink β cube with the defaults).
+
+    Parameters
+    ----------
+    kind, values
+        The pattern edit (``"sink"``, ``"temperature"``, ``"reweight"``, ``"mix"``,
+        ``"window"``) and its parameter values (the ``scale`` coord).
+    options
+        The edit's other arguments: ``keys=`` (reweight), ``toward=`` (mix), ``sinks=``
+        (window), ``positions=`` (query positions).
+    metric, prompt, reduce, progress
+        As for :func:`~headwidgets.scores.ablation_effect` (a list of prompts adds a
+        ``prompt`` dim, or is reduced with ``reduce="mean"``/``"median"``).
+
+    Example
+    -------
+    >>> import headwidgets as hw
+    >>> hm = hw.load("circuits-4l")
+    >>> m = hw.Metric("logit_diff", target=" Mary", distractor=" John")
+    >>> cube = hw.scores.attention_sweep(
+    ...     hm, "When Mary and John went to the store, John gave a drink to", m, "sink", [0.0, 1.0]
+    ... )
+    >>> cube.dims, float(abs(cube.sel(scale=1.0)).max()) < 1e-4
+    (('layer', 'head', 'scale'), True)
+    """
+    from headwidgets.attention_site import edits
+    from headwidgets.cubes import make_cube
+    from headwidgets.interventions import Intervention
+    from headwidgets.metrics import as_metric
+
+    given, single = _run.as_prompt_list(prompt)
+    prompts = [p for p in given if isinstance(p, str)]
+    if len(prompts) != len(given):
+        raise TypeError("attention_sweep takes prompts as text (the engine tokenizes them)")
+    metrics = [as_metric(m) for m in _run.per_prompt(metric, len(prompts), "metric")]
+    chosen = _run.head_list(hm, heads)
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("values is empty; give the edit's parameter values to sweep")
+    specs = [
+        Intervention(attention=edits(kind, {head: value}, **options))
+        for head in chosen
+        for value in values
+    ]
+    cubes = []
+    rows = list(zip(prompts, metrics, strict=True))
+    for text, m in _run.progress_bar(rows, progress, f"{kind} sweep"):
+        measured, clean = hm.sweep_values(text, m, specs)
+        effect = (measured - clean).float().numpy().reshape(len(chosen), len(values))
+        attrs = _run.score_attrs(
+            hm,
+            f"single-head {kind} edit inside attention at each value, one batched pass",
+            f"change in {m.describe()} when the head's pattern is edited",
+            m.units,
+            metric=m.describe(),
+            intervention=_run.params_json(per_head={"kind": kind, **_plain(options)}),
+            extra={"metric_clean": float(clean)},
+            kind=kind,
+            values=values,
+            heads=[list(h) for h in chosen],
+        )
+        grid = _run.head_grid(hm, chosen, effect)
+        coords = {"scale": np.asarray(values), "prompt_text": text}
+        cubes.append(make_cube(grid, ("layer", "head", "scale"), coords, "attention_sweep", attrs))
+    if single:
+        return cubes[0]
+    return _run.stack_prompts(cubes, prompts, reduce)
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple | list) else v for k, v in options.items()}
