@@ -1,6 +1,3 @@
-"""Checks and solutions of the exercises in the course notebooks.
-
-Each ``check_*`` function recomputes the right answer from the model itself (never from a
-stored number), so the checks stay valid if the shipped model is retrained. ``solution_*``
-functions hold one way to solve each exercise; ``show_solution(n)`` prints it.
-"""
+"""The exercise checks and solutions now live in the package, :mod:`headwidgets.exercises`,
+so that the notebooks import them from any working directory. These modules re-export them for
+older copies of the notebooks (``from solutions import induction``)."""
