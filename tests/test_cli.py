@@ -109,7 +109,7 @@ def test_several_scores_go_into_the_one_file_asked_for_as_a_dataset(
 
 
 def test_scores_that_disagree_on_a_coord_ask_for_one_file_each(tmp_path: Path) -> None:
-    from headwidgets.cli import _save_cubes
+    from headwidgets.cli._common import save_cubes as _save_cubes
     from headwidgets.cubes import make_cube
 
     def cube(name: str, tokens: list[str]) -> xr.DataArray:
