@@ -45,6 +45,7 @@ from headwidgets._export import (
     figure_metadata,
     find_browser,
 )
+from headwidgets._figcircuits import self_repair_figure
 from headwidgets._figgrid import cube_difference, difference_cube, head_heatmap
 from headwidgets._figlines import Reduction as Reduction
 from headwidgets._figlines import layer_profile, scale_response
@@ -69,6 +70,7 @@ __all__ = [
     "head_heatmap",
     "layer_profile",
     "scale_response",
+    "self_repair_figure",
     "token_strip",
 ]
 
@@ -81,6 +83,7 @@ for _builder in (
     token_strip,
     scale_response,
     layer_profile,
+    self_repair_figure,
 ):
     _builder.__module__ = __name__
 del _builder

@@ -9,7 +9,8 @@ Weights only: :func:`ov_copying`.
 Causal: :func:`ablation_effect`, :func:`activation_patching`, :func:`scale_response`,
 :func:`patch_heads` (a head set at once), :func:`attribution_patching`,
 :func:`direct_logit_attribution` (:func:`direct_effects` for every component).
-Circuits: :func:`path_patching` (sender head → receiver q/k/v or → logits).
+Circuits: :func:`path_patching` (sender head → receiver q/k/v or → logits),
+:func:`self_repair` (total vs direct effect of an ablation, who compensates).
 
 Inside attention: :func:`capture` (q, k, v, logits, patterns of chosen heads),
 :func:`qk_frequency` (rotary frequency shares of attention logits),
@@ -58,6 +59,7 @@ from headwidgets.scores.patterns import (
     token_set,
 )
 from headwidgets.scores.retrieval import retrieval
+from headwidgets.scores.self_repair import self_repair
 from headwidgets.scores.weights import ov_copying, ov_eigenvalues, value_weight
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "scale_response",
     "self",
     "self_attention",
+    "self_repair",
     "sink",
     "token_set",
     "topk_vs_random",

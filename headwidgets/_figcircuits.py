@@ -1,0 +1,110 @@
+"""Circuit figures (private; public through :mod:`headwidgets.figures`): self-repair bars.
+
+Example
+-------
+>>> import numpy as np
+>>> from headwidgets.cubes import make_cube
+>>> cube = make_cube(np.array([[0.0, 0.5], [-2.0, 0.1]]), ("layer", "head"), name="self_repair",
+...                  attrs={"total_effect": -1.2, "direct_effect": -2.0, "self_repair": 0.8,
+...                         "ablated": [[1, 0]], "units": "logit"})
+>>> self_repair_figure(cube).x_range.factors[:4]
+['total', 'direct', 'self-repair', '0.1']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool
+from bokeh.models.annotations import Span
+
+from headwidgets._export import Size, css_pixels, remember
+from headwidgets._figstyle import DIVERGING, _figure, _meta, _only, _style, _title
+from headwidgets.cubes import as_cube
+
+__all__ = ["self_repair_figure"]
+
+
+def _ablated(cube: xr.DataArray) -> set[tuple[int, int]]:
+    value = cube.attrs.get("ablated", [])
+    if isinstance(value, str):
+        value = json.loads(value)
+    return {(int(layer), int(head)) for layer, head in value}
+
+
+def self_repair_figure(
+    cube: xr.DataArray,
+    top: int = 6,
+    title: str | None = None,
+    *,
+    width: Size | None = None,
+    height: Size | None = None,
+    style: Mapping[str, Any] | None = None,
+) -> Any:
+    """Bars of a :func:`~headwidgets.scores.self_repair` cube: total effect, direct effect
+    and self-repair, then the ``top`` other heads with the largest |ΔDLA| (who compensates).
+
+    Head bars are coloured by sign: those with the sign of −direct (they make up for the loss)
+    in red, the others in blue. A rule marks 0.
+
+    Parameters
+    ----------
+    cube
+        The (layer, head) cube ``hw.scores.self_repair`` returns (its attrs hold the totals).
+    top
+        How many heads to show besides the ablated ones (0: only the three totals).
+    title, width, height, style
+        As in :func:`~headwidgets.figures.head_heatmap`.
+    """
+    cube = _only(as_cube(cube), ("layer", "head"), "self_repair_figure")
+    needed = ("total_effect", "direct_effect", "self_repair")
+    missing = [k for k in needed if k not in cube.attrs]
+    if missing:
+        raise ValueError(
+            f"self_repair_figure needs a hw.scores.self_repair cube; attrs {missing} are missing"
+        )
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise ValueError(f"top must be an int >= 0, got {top!r}")
+    s = _style(style)
+    totals = [float(cube.attrs[k]) for k in needed]
+    ablated = _ablated(cube)
+    values = np.asarray(cube.values, dtype=float)
+    heads = [
+        (abs(values[i, j]), int(layer), int(head), float(values[i, j]))
+        for i, layer in enumerate(cube["layer"].values)
+        for j, head in enumerate(cube["head"].values)
+        if (int(layer), int(head)) not in ablated and np.isfinite(values[i, j])
+    ]
+    chosen = sorted(heads, reverse=True)[:top]
+    compensating = -np.sign(totals[1]) if totals[1] else 1.0
+    red, blue, grey = DIVERGING[-1], DIVERGING[0], "#7f7f7f"
+    labels = ["total", "direct", "self-repair"] + [f"{la}.{he}" for _, la, he, _ in chosen]
+    heights = totals + [v for *_, v in chosen]
+    colors = [grey, "#000000", s["lines"][0]] + [
+        red if np.sign(v) == compensating else blue for *_, v in chosen
+    ]
+    kinds = ["total", "direct (−DLA)", "self-repair"] + ["ΔDLA" for _ in chosen]
+    source = ColumnDataSource({"label": labels, "value": heights, "color": colors, "kind": kinds})
+    fig = _figure(
+        s,
+        css_pixels(width or s["width"]),
+        css_pixels(height or 240, "height"),
+        _title(cube, title),
+        x_range=FactorRange(factors=labels),
+    )
+    fig.vbar(x="label", top="value", width=0.7, color="color", source=source, name="bars")
+    fig.add_layout(Span(location=0, dimension="width", line_color="#666666", line_width=1))
+    fig.xaxis.axis_label = "effect · heads (layer.head), ablated: " + ", ".join(
+        f"{layer}.{head}" for layer, head in sorted(ablated)
+    )
+    fig.yaxis.axis_label = f"Δ metric ({cube.attrs.get('units', 'logit')})"
+    fig.grid.grid_line_color = "#eeeeee"
+    fig.add_tools(
+        HoverTool(tooltips=[("", "@label"), ("kind", "@kind"), ("value", "@value{0.000}")])
+    )
+    remember(fig, cube, _meta("self_repair", cube, title=title, top=top))
+    return fig
