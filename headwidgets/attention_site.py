@@ -512,37 +512,45 @@ class Read:
         self.queries = torch.arange(n_q, device=q.device) + offset
         shift = offset + n_q - n_k if n_k < offset + n_q else 0  # a window cache keeps the last
         self.keys = torch.arange(n_k, device=q.device) + shift
-        self.edited: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        """query head -> (edited pattern (B, Tq, Tk), where the edit acted (B, Tq))."""
+        self.keep_edited = False
+        self.edited: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        """(row, query head) -> (edited pattern (Tq, Tk), where the edit acted (Tq,))."""
 
-    def logits(self, heads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits (B, h, Tq, Tk) float32 with masked keys at -inf, visible keys) of ``heads``."""
+    def logits(self, rows: torch.Tensor, heads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, visible keys), (P, Tq, Tk), of the (row, query head) pairs given:
+        float32, masked keys at -inf."""
         import torch
 
         rep = self.q.shape[1] // self.k.shape[1]
-        q = self.q[:, heads].float()
-        k = self.k[:, heads // rep].float()
+        q = self.q[rows, heads].float()
+        k = self.k[rows, heads // rep].float()
         logits = (q @ k.transpose(-1, -2)) * self.scaling
         softcap = self.kwargs.get("softcap")
         if softcap is not None:
             logits = torch.tanh(logits / softcap) * softcap
         visible = _visible(self.module, self.mask, self.kwargs, self.queries, self.keys)
+        visible = visible[:, 0][rows if visible.shape[0] > 1 else torch.zeros_like(rows)]
         if self.mask is not None and self.mask.dtype != torch.bool:
-            logits = logits + self.mask.float()
+            mask = self.mask[:, 0][rows if self.mask.shape[0] > 1 else torch.zeros_like(rows)]
+            logits = logits + mask.float()
         return logits.masked_fill(~visible, float("-inf")), visible
 
     def pattern(self, heads: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, pattern) of the given query heads, (B, h, Tq, Tk) float32."""
         import torch
 
-        index = torch.tensor(list(heads), dtype=torch.long, device=self.q.device)
-        logits, _ = self.logits(index)
+        n_rows, device = self.q.shape[0], self.q.device
+        index = torch.tensor(list(heads), dtype=torch.long, device=device)
+        rows = torch.arange(n_rows, device=device).repeat_interleave(len(heads))
+        logits, _ = self.logits(rows, index.repeat(n_rows))  # every row with every head
         probs = torch.softmax(logits, dim=-1)
-        for slot, head in enumerate(heads):
-            if head in self.edited:
-                new, where = self.edited[head]
-                probs[:, slot] = torch.where(where[..., None], new, probs[:, slot])
-        return logits, probs
+        asked = index.repeat(n_rows)
+        for pair, (row, head) in enumerate(zip(rows.tolist(), asked.tolist(), strict=True)):
+            if (row, head) in self.edited:
+                new, where = self.edited[(row, head)]
+                probs[pair] = torch.where(where[:, None], new, probs[pair])
+        shape = (n_rows, len(heads), *logits.shape[1:])
+        return logits.reshape(shape), probs.reshape(shape)
 
 
 _SITES: dict[int, list[_LayerSite]] = {}
@@ -640,6 +648,7 @@ def attention_forward(
         )
     offset = int(sites[0].offset.value)
     call = Read(module, query, key, value, attention_mask, scaling, kwargs, offset)
+    call.keep_edited = any(site.reader is not None for site in sites)
     for site in sites:
         site.ran.add(site.layer)
         if site.vectors:
@@ -680,53 +689,56 @@ def _edit_heads(
     out: torch.Tensor,
     weights: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Recompute the heads ``site`` edits from the call's q, k, v; splice them into ``out``."""
+    """Recompute the (row, head) pairs ``site`` edits from the call's q, k, v and splice
+    them into ``out`` (B, Tq, Hq, D) and ``weights``; the other pairs are never computed."""
     import torch
 
     n_rows = call.q.shape[0]
     plan = site.on(call.q.device)
-    edited = _rows(plan.edited, n_rows)
-    heads = edited.any(dim=0).nonzero().reshape(-1)
-    if heads.numel() == 0:
+    edited = _rows(plan.edited, n_rows).expand(n_rows, -1)
+    pairs = edited.nonzero()
+    if pairs.numel() == 0:
         return out, weights
+    rows, heads = pairs[:, 0], pairs[:, 1]
+    spec_rows = rows if plan.edited.shape[0] > 1 else torch.zeros_like(rows)
     rep = call.q.shape[1] // call.k.shape[1]
     q_abs, k_abs = call.queries, call.keys
 
-    def per_head(t: torch.Tensor) -> torch.Tensor:  # (N, H, ...) -> (B, h, 1, 1, ...)
-        t = _rows(t, n_rows)[:, heads]
-        return t.reshape(*t.shape[:2], 1, 1, *t.shape[2:]) if t.dim() == 2 else t
+    def param(t: torch.Tensor) -> torch.Tensor:  # (N, H, ...) -> (P, ...) (+ two unit dims)
+        picked = t[spec_rows, heads]
+        return picked.reshape(-1, 1, 1) if picked.dim() == 1 else picked
 
-    v = call.v[:, heads // rep].float()
-    logits, visible = call.logits(heads)
-    probs = torch.softmax(logits / per_head(plan.tau), dim=-1)  # τ = 1: the pattern itself
+    v = call.v[rows, heads // rep].float()  # (P, Tk, D)
+    logits, visible = call.logits(rows, heads)  # (P, Tq, Tk)
+    probs = torch.softmax(logits / param(plan.tau), dim=-1)  # τ = 1: the pattern itself
     factor = torch.ones_like(probs)
-    factor = torch.where(k_abs == 0, factor * per_head(plan.beta), factor)
-    chosen = _key_set(site, plan, n_rows, heads, k_abs)
-    factor = torch.where(chosen, factor * per_head(plan.gain), factor)
-    width, sinks = per_head(plan.width), per_head(plan.sinks)
+    factor = torch.where(k_abs == 0, factor * param(plan.beta), factor)
+    chosen = _key_set(site, plan, rows, spec_rows, heads, k_abs)  # (P, 1, Tk)
+    factor = torch.where(chosen, factor * param(plan.gain), factor)
+    width, sinks = param(plan.width), param(plan.sinks)
     distance = q_abs[:, None] - k_abs[None, :]
     keep = (width == 0) | (k_abs < sinks) | (distance < width)
     weighted = probs * factor * keep
     mass = weighted.sum(dim=-1, keepdim=True)
     probs = torch.where(mass > 0, weighted / mass.clamp_min(torch.finfo(mass.dtype).tiny), probs)
-    target = _mix_target(per_head(plan.mix_to), visible, q_abs, k_abs)
-    mix_t = per_head(plan.mix_t)
+    target = _mix_target(param(plan.mix_to), visible, q_abs, k_abs)
+    mix_t = param(plan.mix_t)
     probs = (1 - mix_t) * probs + mix_t * target
-    z = (probs @ v).transpose(1, 2)  # (B, Tq, h, D)
-    queries = _rows(plan.queries, n_rows)[:, heads]  # (B, h, Q)
+    z = probs @ v  # (P, Tq, D)
+    queries = plan.queries[spec_rows, heads]  # (P, Q)
     inside = q_abs < queries.shape[-1]
-    picked = queries[..., q_abs.clamp_max(queries.shape[-1] - 1)]
-    rest = _rows(plan.queries_rest, n_rows)[:, heads, None]
-    applies = torch.where(inside, picked, rest) & _rows(edited, n_rows)[:, heads, None]  # (B,h,Tq)
-    for slot, head in enumerate(heads.tolist()):
-        call.edited[head] = probs[:, slot], applies[:, slot]
-    current = out[:, :, heads]
-    z = torch.where(applies.transpose(1, 2)[..., None], z.to(out.dtype), current)
-    out = out.index_copy(2, heads, z)
+    picked = queries[:, q_abs.clamp_max(queries.shape[-1] - 1)]
+    applies = torch.where(inside, picked, plan.queries_rest[spec_rows, heads][:, None])  # (P, Tq)
+    if call.keep_edited:  # a reader will ask for the edited patterns
+        for pair, (row, head) in enumerate(zip(rows.tolist(), heads.tolist(), strict=True)):
+            call.edited[(row, head)] = probs[pair], applies[pair]
+    out = out.clone()
+    current = out[rows, :, heads]  # (P, Tq, D)
+    out[rows, :, heads] = torch.where(applies[..., None], z.to(out.dtype), current)
     if weights is not None:
-        old = weights[:, heads]
-        new = torch.where(applies[..., None], probs.to(weights.dtype), old)
-        weights = weights.index_copy(1, heads, new)
+        weights = weights.clone()
+        old = weights[rows, heads]
+        weights[rows, heads] = torch.where(applies[..., None], probs.to(weights.dtype), old)
     return out, weights
 
 
@@ -762,42 +774,48 @@ def _mix_target(
 
 
 def _key_set(
-    site: _LayerSite, plan: LayerPatternEdit, n_rows: int, heads: torch.Tensor, k_abs: torch.Tensor
+    site: _LayerSite,
+    plan: LayerPatternEdit,
+    rows: torch.Tensor,
+    spec_rows: torch.Tensor,
+    heads: torch.Tensor,
+    k_abs: torch.Tensor,
 ) -> torch.Tensor:
-    """Reweighted keys (B, h, 1, Tk): listed positions and positions of listed tokens."""
+    """Reweighted keys (P, 1, Tk): listed positions and positions of listed tokens."""
     import torch
 
-    listed = _rows(plan.keys, n_rows)[:, heads]  # (B, h, K)
+    listed = plan.keys[spec_rows, heads]  # (P, K)
     inside = k_abs < listed.shape[-1]
-    chosen = torch.where(inside, listed[..., k_abs.clamp_max(listed.shape[-1] - 1)], False)
-    key_ids = _rows(plan.key_ids, n_rows)[:, heads]  # (B, h, J)
+    chosen = torch.where(inside, listed[:, k_abs.clamp_max(listed.shape[-1] - 1)], False)
+    key_ids = plan.key_ids[spec_rows, heads]  # (P, J)
     if bool((key_ids >= 0).any()):
         ids = site.ids.value if site.ids is not None else None
         if ids is None:
             raise ValueError("reweight keys given as token strings need a call with input_ids")
         ids = ids[:, k_abs].to(key_ids.device)  # (B or 1, Tk)
-        match = (ids[:, None, :, None] == key_ids[:, :, None, :]) & (key_ids[:, :, None, :] >= 0)
-        _check_found(site, plan, n_rows, heads, match, key_ids)
+        ids = ids[rows if ids.shape[0] > 1 else torch.zeros_like(rows)]  # (P, Tk)
+        match = (ids[:, :, None] == key_ids[:, None, :]) & (key_ids[:, None, :] >= 0)
+        _check_found(site, plan, spec_rows, heads, match, key_ids)
         chosen = chosen | match.any(dim=-1)
-    return chosen[:, :, None, :]
+    return chosen[:, None, :]
 
 
 def _check_found(
     site: _LayerSite,
     plan: LayerPatternEdit,
-    n_rows: int,
+    spec_rows: torch.Tensor,
     heads: torch.Tensor,
     match: torch.Tensor,
     key_ids: torch.Tensor,
 ) -> None:
     """Raise when a token-string key occurs nowhere in the prompt."""
-    found = match.any(dim=2)  # (B, h, J)
+    found = match.any(dim=1)  # (P, J)
     missing = (key_ids >= 0) & ~found
     if not bool(missing.any()):
         return
-    row, index, slot = (int(i) for i in missing.nonzero()[0])
+    pair, slot = (int(i) for i in missing.nonzero()[0])
+    row, head = int(spec_rows[pair]), int(heads[pair])
     texts = plan.key_texts[0] if len(plan.key_texts) == 1 else plan.key_texts[row]
-    head = int(heads[index])
     text = texts[head][slot] if head < len(texts) and slot < len(texts[head]) else "?"
     raise ValueError(
         f"reweight key {text!r} (layer {site.layer}, head {head}) does not occur in the prompt; "
