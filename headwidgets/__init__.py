@@ -54,7 +54,7 @@ _LAZY: dict[str, str] = {
     "ScaleResponseView": "headwidgets.widgets",
     "explore": "headwidgets.widgets",
 }
-_SUBMODULES = {"scores", "metrics", "figures", "datasets", "cubes", "widgets", "zoo"}
+_SUBMODULES = {"scores", "metrics", "figures", "datasets", "cubes", "widgets", "zoo", "steering"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 

@@ -8,6 +8,9 @@ site (the input of the attention output projection, see ``architectures.py``):
 - ``mean``: z replaced by its mean over reference prompts (pooled, or per position)
 - ``resample``: z replaced by the z of another prompt (a corrupted run)
 - ``patch``: z replaced by the z of a cached run (activation patching)
+- ``add``: z + α·v, v a steering vector in head-output space (:meth:`Intervention.add`)
+- ``inject``: (1 − α)·z + α·ē, ē the mean z at the last token of few-shot prompts
+  (task-vector injection, :meth:`Intervention.inject`)
 
 Each edit can be restricted to query positions. Specs are plain data (JSON round trip).
 Every hook registered here is removed when its ``with`` block exits, exceptions included.
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-EditMode = Literal["scale", "zero", "mean", "resample", "patch"]
+EditMode = Literal["scale", "zero", "mean", "resample", "patch", "add", "inject"]
 EDIT_MODES: tuple[str, ...] = get_args(EditMode)
 Head = tuple[int, int]
 
@@ -45,18 +48,23 @@ class HeadEdit:
     layer, head
         Which head (query head for GQA models).
     mode
-        ``"scale"``, ``"zero"``, ``"mean"``, ``"resample"`` or ``"patch"``.
+        ``"scale"``, ``"zero"``, ``"mean"``, ``"resample"``, ``"patch"``, ``"add"`` or
+        ``"inject"``.
     alpha
-        The factor for ``"scale"`` (finite). Ignored by the other modes.
+        The factor for ``"scale"``, the size of ``vector`` for ``"add"`` and the mixing
+        weight for ``"inject"`` (finite). Ignored by the other modes.
     positions
         Query positions the edit applies to (None: all positions).
     reference
-        Reference prompts for ``"mean"``.
+        Reference prompts for ``"mean"``; the few-shot prompts for ``"inject"`` (ē = the
+        mean of this head's z at their last tokens).
     per_position
         ``"mean"`` only: mean per position (prompts must be as long as the edited prompt)
         instead of pooled over positions.
     source
         The prompt whose z replaces this head's z for ``"resample"`` and ``"patch"``.
+    vector
+        ``"add"`` only: v, as many numbers as the head's width (z + α·v).
     """
 
     layer: int
@@ -67,6 +75,7 @@ class HeadEdit:
     reference: tuple[str, ...] | None = None
     per_position: bool = False
     source: str | None = None
+    vector: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("layer", "head"):
@@ -95,12 +104,21 @@ class HeadEdit:
                     f"positions must be a non-empty sequence of ints, got {self.positions!r}"
                 )
             object.__setattr__(self, "positions", tuple(sorted(set(positions))))
-        if self.mode == "mean":
+        if self.mode in ("mean", "inject"):
             if not self.reference or isinstance(self.reference, str):
                 raise ValueError(
-                    "mode 'mean' needs reference=[prompt, ...], a non-empty list of prompts"
+                    f"mode {self.mode!r} needs reference=[prompt, ...], a non-empty list of prompts"
                 )
             object.__setattr__(self, "reference", tuple(str(p) for p in self.reference))
+        if self.mode == "add":
+            if self.vector is None or isinstance(self.vector, str):
+                raise ValueError("mode 'add' needs vector=[...], one number per head dimension")
+            vector = tuple(float(x) for x in self.vector)
+            if not vector or not all(math.isfinite(x) for x in vector):
+                raise ValueError("vector must be a non-empty list of finite numbers")
+            object.__setattr__(self, "vector", vector)
+        elif self.vector is not None:
+            raise ValueError(f"vector= belongs to mode 'add', not {self.mode!r}")
         elif self.mode in ("resample", "patch"):
             if not isinstance(self.source, str) or not self.source:
                 raise ValueError(f"mode {self.mode!r} needs source=<prompt>, a non-empty string")
@@ -112,14 +130,20 @@ class HeadEdit:
 
     @property
     def is_identity(self) -> bool:
-        """True for ``scale 1``: the edit changes nothing."""
+        """True for ``scale 1``, ``add`` and ``inject`` with α = 0: the edit changes nothing."""
+        if self.mode in ("add", "inject"):
+            return self.alpha == 0.0
         return self.mode == "scale" and self.alpha == 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (only the fields that matter for the mode)."""
         out: dict[str, Any] = {"layer": self.layer, "head": self.head, "mode": self.mode}
-        if self.mode == "scale":
+        if self.mode in ("scale", "add", "inject"):
             out["alpha"] = self.alpha
+        if self.mode == "add":
+            out["vector"] = list(self.vector or ())
+        if self.mode == "inject":
+            out["reference"] = list(self.reference or ())
         if self.positions is not None:
             out["positions"] = list(self.positions)
         if self.mode == "mean":
@@ -225,6 +249,54 @@ class Intervention:
         """Patch heads' z from a cached run of ``source`` (activation patching)."""
         pos = tuple(positions) if positions is not None else None
         return cls(tuple(HeadEdit(*_head(k), "patch", positions=pos, source=source) for k in heads))
+
+    @classmethod
+    def add(
+        cls,
+        vectors: Mapping[Head, Sequence[float]],
+        alpha: float | Mapping[Head, float] = 1.0,
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """Steer heads: z + α·v per head, ``{(layer, head): vector}`` (v of the head's width).
+
+        ``alpha`` is one number or ``{(layer, head): alpha}`` (each head its own α). Build v
+        from contrastive prompts with :func:`headwidgets.steering.steering_vectors`.
+
+        Example
+        -------
+        >>> spec = Intervention.add({(1, 0): [0.5, -1.0]}, alpha=2.0)
+        >>> Intervention.from_json(spec.to_json()) == spec
+        True
+        """
+        pos = tuple(positions) if positions is not None else None
+        return cls(
+            tuple(
+                HeadEdit(*_head(k), "add", _alpha(alpha, k), pos, vector=tuple(v))
+                for k, v in vectors.items()
+            )
+        )
+
+    @classmethod
+    def inject(
+        cls,
+        alphas: Mapping[Head, float],
+        reference: Sequence[str],
+        positions: Sequence[int] | None = None,
+    ) -> Intervention:
+        """Task-vector injection: (1 − α)·z + α·ē per head, ``{(layer, head): alpha}``;
+        ē = the head's mean z at the last token of the few-shot ``reference`` prompts.
+
+        Example
+        -------
+        >>> spec = Intervention.inject({(1, 0): 0.5, (1, 2): 1.0}, ["a b : c", "d e : f"])
+        >>> Intervention.from_json(spec.to_json()) == spec
+        True
+        """
+        pos = tuple(positions) if positions is not None else None
+        ref = (reference,) if isinstance(reference, str) else tuple(reference)
+        return cls(
+            tuple(HeadEdit(*_head(k), "inject", a, pos, reference=ref) for k, a in alphas.items())
+        )
 
     @classmethod
     def single(cls, layer: int, head: int, mode: EditMode = "zero", **kwargs: Any) -> Intervention:
@@ -350,7 +422,7 @@ class Intervention:
         edits = []
         for item in data.get("edits", []):
             item = dict(item)
-            for key in ("positions", "reference"):
+            for key in ("positions", "reference", "vector"):
                 if item.get(key) is not None:
                     item[key] = tuple(item[key])
             edits.append(HeadEdit(**item))
@@ -363,6 +435,15 @@ class Intervention:
     @classmethod
     def from_json(cls, text: str) -> Intervention:
         return cls.from_dict(json.loads(text))
+
+
+def _alpha(alpha: float | Mapping[Head, float], head: Any) -> float:
+    """One α for every head, or this head's α from a ``{(layer, head): alpha}`` mapping."""
+    if isinstance(alpha, Mapping):
+        if head not in alpha:
+            raise ValueError(f"alpha has no entry for head {head!r}; give one α per head")
+        return alpha[head]
+    return alpha
 
 
 def _head(key: Any) -> Head:
@@ -401,13 +482,16 @@ class LayerEdit:
     """The edit of one layer for N rows.
 
     ``scale`` is (N, T or 1, H); ``replace_mask`` (N, T or 1, H) bool and ``replacement``
-    (N, T or 1, H, D) are None when no row replaces z in this layer. ``T`` covers absolute
+    (N, T or 1, H, D) are None when no row replaces z in this layer; ``offset`` (N, T or 1,
+    H, D) is added after scaling (``add`` and ``inject``), None when no row adds. The edited
+    z is ``z·scale + offset``, then replaced where ``replace_mask``. ``T`` covers absolute
     positions 0..T-1; positions past it are left unedited by position-restricted edits.
     """
 
     scale: torch.Tensor
     replace_mask: torch.Tensor | None = None
     replacement: torch.Tensor | None = None
+    offset: torch.Tensor | None = None
 
     def select(self, rows: torch.Tensor | slice) -> LayerEdit:
         """The edit of the given rows (for chunked runs), in that order."""
@@ -417,20 +501,23 @@ class LayerEdit:
 
         scale = pick(self.scale)
         assert scale is not None
-        return LayerEdit(scale, pick(self.replace_mask), pick(self.replacement))
+        return LayerEdit(scale, pick(self.replace_mask), pick(self.replacement), pick(self.offset))
 
     def to(self, device: Any, dtype: Any) -> LayerEdit:
         return LayerEdit(
             self.scale.to(device=device, dtype=dtype),
             None if self.replace_mask is None else self.replace_mask.to(device),
             None if self.replacement is None else self.replacement.to(device=device, dtype=dtype),
+            None if self.offset is None else self.offset.to(device=device, dtype=dtype),
         )
 
     @property
     def positional(self) -> bool:
         """True when the edit differs between positions (needs the absolute offset)."""
-        return self.scale.shape[1] > 1 or (
-            self.replace_mask is not None and self.replace_mask.shape[1] > 1
+        return (
+            self.scale.shape[1] > 1
+            or (self.replace_mask is not None and self.replace_mask.shape[1] > 1)
+            or (self.offset is not None and self.offset.shape[1] > 1)
         )
 
     def apply(self, z: torch.Tensor, offset: int = 0) -> torch.Tensor:
@@ -445,6 +532,8 @@ class LayerEdit:
         # a growing batch (see grow_batch) reaches early layers with its first rows only
         scale = _window(_first(self.scale, n_rows), offset, n_pos, fill=1.0)
         out = z * scale.unsqueeze(-1)
+        if self.offset is not None:
+            out = out + _window(_first(self.offset, n_rows), offset, n_pos, fill=0.0)
         if self.replace_mask is not None and self.replacement is not None:
             mask = _window(_first(self.replace_mask, n_rows), offset, n_pos, fill=False)
             repl = _window(_first(self.replacement, n_rows), offset, n_pos, fill=0.0)
@@ -520,10 +609,19 @@ def compile_specs(
         scale = torch.ones(n_rows, width, n_heads)
         mask: torch.Tensor | None = None
         repl: torch.Tensor | None = None
+        added: torch.Tensor | None = None
         rows, heads, alphas = [], [], []
         for row, spec in enumerate(specs):
             for edit in spec.edits:
                 if edit.layer != layer or edit.is_identity:
+                    continue
+                if edit.mode in ("add", "inject"):  # z·scale + offset
+                    where = _positions(edit.positions, width)
+                    if added is None:
+                        added = torch.zeros(n_rows, width, n_heads, head_dim)
+                    added[row, where, edit.head] = _added(edit, z_of, head_dim)
+                    if edit.mode == "inject":
+                        scale[row, where, edit.head] = 1.0 - edit.alpha
                     continue
                 if not edit.replaces and edit.positions is None:
                     rows.append(row)
@@ -543,7 +641,7 @@ def compile_specs(
         if rows:  # all whole-prompt scale edits of this layer in one write
             index = (torch.tensor(rows), slice(None), torch.tensor(heads))
             scale[index] = torch.tensor(alphas, dtype=scale.dtype).unsqueeze(-1)
-        plans[layer] = LayerEdit(scale, mask, repl)
+        plans[layer] = LayerEdit(scale, mask, repl, added)
     return plans
 
 
@@ -557,6 +655,22 @@ def _positions(positions: tuple[int, ...] | None, width: int) -> Any:
             f"(valid: 0..{width - 1}, or negative from the end)"
         )
     return [p % width for p in positions]
+
+
+def _added(edit: HeadEdit, z_of: ZSource, head_dim: int) -> torch.Tensor:
+    """The (D,) term an ``add`` (α·v) or ``inject`` (α·ē) edit adds to the scaled z."""
+    import torch
+
+    if edit.mode == "add":
+        vector = torch.tensor(edit.vector or ())
+        if vector.numel() != head_dim:
+            raise ValueError(
+                f"head ({edit.layer}, {edit.head}): the add vector has {vector.numel()} numbers "
+                f"but the heads are {head_dim} wide"
+            )
+        return edit.alpha * vector
+    last = [z_of(p)[edit.layer, -1, edit.head].float() for p in edit.reference or ()]
+    return edit.alpha * torch.stack(last).mean(dim=0)
 
 
 def _replacement(edit: HeadEdit, z_of: ZSource, width: int) -> torch.Tensor:

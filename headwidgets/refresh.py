@@ -1,8 +1,8 @@
 """The refresh path: one prompt, re-run under changing interventions as fast as possible.
 
-A :class:`Refresher` holds static per-layer edit buffers (scale, replace mask, replacement)
-wired into every head site. A new intervention is written into the buffers in place, and
-the forward runs either eagerly or — on CUDA, where shapes are static — as a replayed CUDA
+A :class:`Refresher` holds static per-layer edit buffers (scale, replace mask, replacement,
+offset) wired into every head site. A new intervention is written into the buffers in place,
+and the forward runs either eagerly or — on CUDA, where shapes are static — as a replayed CUDA
 graph captured once (no Python, no kernel launches per layer). Any failure to capture falls
 back cleanly to the eager path with the same buffers; the results agree within dtype
 tolerance (tested on the GPU).
@@ -80,6 +80,7 @@ class Refresher:
                 torch.ones(1, self.n_pos, heads, device=device, dtype=dtype),
                 torch.zeros(1, self.n_pos, heads, device=device, dtype=torch.bool),
                 torch.zeros(1, self.n_pos, heads, head_dim, device=device, dtype=dtype),
+                torch.zeros(1, self.n_pos, heads, head_dim, device=device, dtype=dtype),
             )
         self._written: dict[int, iv.LayerEdit | None] = dict.fromkeys(self._buffers)
         devices = {proj.weight.device for proj in hm.out_projs} | {hm.device}
@@ -114,11 +115,17 @@ class Refresher:
                 continue  # identity before and after: nothing to write
             self._written[layer] = plan
             assert buf.replace_mask is not None and buf.replacement is not None
+            assert buf.offset is not None
             if plan is None:
                 buf.scale.fill_(1.0)
                 buf.replace_mask.fill_(False)
+                buf.offset.fill_(0.0)
                 continue
             buf.scale.copy_(plan.scale.expand(1, self.n_pos, -1))
+            if plan.offset is None:
+                buf.offset.fill_(0.0)
+            else:
+                buf.offset.copy_(plan.offset.expand(1, self.n_pos, -1, -1))
             if plan.replace_mask is None or plan.replacement is None:
                 buf.replace_mask.fill_(False)
             else:
@@ -191,6 +198,7 @@ class BatchGraphs:
                 layer,
                 tuple(e.scale.shape),
                 None if e.replacement is None else tuple(e.replacement.shape),
+                None if e.offset is None else tuple(e.offset.shape),
             )
             for layer, e in sorted(edits.items())
         )
@@ -272,6 +280,8 @@ class _Captured:
                 buf.replace_mask.copy_(edit.replace_mask)
             if edit.replacement is not None and buf.replacement is not None:
                 buf.replacement.copy_(edit.replacement)
+            if edit.offset is not None and buf.offset is not None:
+                buf.offset.copy_(edit.offset)
         self.graph.replay()
         return self.out
 
@@ -299,4 +309,5 @@ def _clone(edit: iv.LayerEdit) -> iv.LayerEdit:
         edit.scale.clone(),
         None if edit.replace_mask is None else edit.replace_mask.clone(),
         None if edit.replacement is None else edit.replacement.clone(),
+        None if edit.offset is None else edit.offset.clone(),
     )
