@@ -71,6 +71,38 @@ INSTALL_HINT = (
 )
 
 
+#: widths of a two-column paper in inches: one column, and the whole text width
+COLUMN_INCHES, TEXT_INCHES = 3.25, 6.75
+#: a figure size: CSS pixels (96 per inch), ``"column"``, ``"text"``, or a length with its
+#: unit (``"3.25in"``, ``"8cm"``, ``"85mm"``, ``"240pt"``, ``"300px"``)
+Size = int | float | str
+_UNITS_PX = (("in", 96.0), ("cm", 96 / 2.54), ("mm", 96 / 25.4), ("pt", 96 / 72), ("px", 1.0))
+
+
+def css_pixels(size: Size, what: str = "width") -> int:
+    """A figure size in CSS pixels (96 per inch, what bokeh and the exports use).
+
+    Example
+    -------
+    >>> css_pixels("column"), css_pixels("text"), css_pixels("2in"), css_pixels(300)
+    (312, 648, 192, 300)
+    """
+    if isinstance(size, str):
+        text = size.strip().lower()
+        if text in ("column", "text"):
+            return round(96 * (COLUMN_INCHES if text == "column" else TEXT_INCHES))
+        for unit, px in _UNITS_PX:
+            number = text.removesuffix(unit).strip()
+            if text.endswith(unit) and number.replace(".", "", 1).isdigit() and float(number):
+                return round(float(number) * px)
+    elif not isinstance(size, bool) and isinstance(size, (int, float)) and size > 0:
+        return round(float(size))
+    raise ValueError(
+        f"unknown {what} {size!r}; use 'column' ({COLUMN_INCHES} in), 'text' ({TEXT_INCHES} in), "
+        "a length such as '3.25in', '8cm', '85mm', '240pt', or CSS pixels (96 per inch)"
+    )
+
+
 class BrowserNotFoundError(RuntimeError):
     """No headless Chromium/Chrome (or no chromedriver) was found for SVG/PNG/PDF export."""
 
@@ -215,11 +247,11 @@ def _driver(scale: float = 1.0) -> Iterator[WebDriver]:
 # figure metadata and data
 
 
-_CUBES: weakref.WeakKeyDictionary[Any, xr.DataArray] = weakref.WeakKeyDictionary()
+_CUBES: weakref.WeakKeyDictionary[Any, xr.DataArray | xr.Dataset] = weakref.WeakKeyDictionary()
 _META_TAG = "headwidgets"
 
 
-def remember(fig: Any, cube: xr.DataArray | None, meta: Mapping[str, Any]) -> None:
+def remember(fig: Any, cube: xr.DataArray | xr.Dataset | None, meta: Mapping[str, Any]) -> None:
     """Attach provenance (and the cube for ``data=True``) to a figure built from a cube."""
     if cube is not None:
         _CUBES[fig] = cube
@@ -241,6 +273,10 @@ def figure_metadata(fig: Any) -> dict[str, Any]:
             if isinstance(tag, dict) and _META_TAG in tag:
                 return dict(tag[_META_TAG])
     return {}
+
+
+def _is_dataset(data: Any) -> bool:
+    return type(data).__name__ == "Dataset" and hasattr(data, "data_vars")
 
 
 def _write_data(data: Any, fig: Any, path: Path) -> Path | None:
@@ -476,12 +512,12 @@ def _html(obj: UIElement, title: str, meta: Mapping[str, Any]) -> str:
 def export(
     fig: UIElement,
     path: str | os.PathLike[str],
-    data: xr.DataArray | bool | None = None,
+    data: xr.DataArray | xr.Dataset | bool | None = None,
     scale: float | None = None,
     *,
     dpi: float = 300.0,
-    width: int | None = None,
-    height: int | None = None,
+    width: Size | None = None,
+    height: Size | None = None,
     timeout: float = 10.0,
 ) -> Path:
     """Write a bokeh figure to ``.svg``, ``.png``, ``.pdf`` or ``.html`` (by suffix).
@@ -494,7 +530,9 @@ def export(
         Output file; the suffix picks the format. Missing parent folders are created.
     data
         A cube to write beside the figure as netCDF (``name.nc``, read back with
-        :func:`headwidgets.load_cube`), or ``True`` for the cube the figure was built from.
+        :func:`headwidgets.load_cube`), a Dataset of cubes, or ``True`` for the cube the
+        figure was built from (for a :func:`~headwidgets.figures.panel`, a Dataset with the
+        cube of every panel).
     scale
         PNG only: pixels per CSS pixel (default ``dpi / 96``). The PNG is
         ``width·scale × height·scale`` pixels and carries ``96·scale`` dpi, so it prints at
@@ -503,7 +541,8 @@ def export(
         PNG only, when ``scale`` is not given: print resolution (default 300, what journals
         ask for).
     width, height
-        Size in CSS pixels for this export only (default: the figure's own size).
+        Size for this export only (default: the figure's own size): CSS pixels,
+        ``"column"``, ``"text"`` or a length such as ``"3.25in"`` (see :func:`css_pixels`).
     timeout
         Seconds to wait for BokehJS to render in the browser.
 
@@ -549,7 +588,9 @@ def export(
     if not scale > 0:
         raise ValueError(f"scale must be > 0, got {scale}")
     meta = figure_metadata(fig)
-    if data is not None and not isinstance(data, bool):
+    width = css_pixels(width) if width is not None else None
+    height = css_pixels(height, "height") if height is not None else None
+    if data is not None and not isinstance(data, bool) and not _is_dataset(data):
         from headwidgets.cubes import as_cube
 
         data = as_cube(data, require=())  # fail before drawing, not after

@@ -14,7 +14,7 @@ import xarray as xr
 from bokeh.models import ColumnDataSource, Range1d
 from bokeh.models.annotations import LegendItem
 
-from headwidgets._export import remember
+from headwidgets._export import Size, css_pixels, figure_metadata, remember
 from headwidgets._figstyle import (
     _cells,
     _colorbar,
@@ -45,10 +45,12 @@ def head_heatmap(
     low: float | None = None,
     high: float | None = None,
     colorbar: bool = True,
-    width: int | None = None,
-    height: int | None = None,
+    width: Size | None = None,
+    height: Size | None = None,
     style: Mapping[str, Any] | None = None,
     highlight_label: str = "highlighted heads",
+    facet: str | None = None,
+    ncols: int | None = None,
 ) -> Any:
     """Layer × head heatmap of a (layer, head) cube, one rect glyph per head.
 
@@ -75,11 +77,18 @@ def head_heatmap(
     colorbar
         Draw a color bar titled ``long_name [units]``.
     width, height
-        Size in CSS pixels (default: the style's width, height from the cube's aspect).
+        ``"column"`` (3.25 in, the default width), ``"text"`` (6.75 in), a length such as
+        ``"2.5in"`` or ``"8cm"``, or CSS pixels (96 per inch); default height from the cube's
+        aspect.
     style
         Overrides of :data:`HOUSE_STYLE`.
     highlight_label
         The legend's name for the outlined heads.
+    facet, ncols
+        Draw one heatmap per value of this dim (``"model"``, ``"prompt"`` or ``"scale"``)
+        on one color scale, as a :func:`~headwidgets.figures.panel` with ``ncols`` per row.
+        Default: ``"model"`` when the cube has that dim (e.g. from
+        :func:`headwidgets.compare`).
 
     Returns
     -------
@@ -95,7 +104,27 @@ def head_heatmap(
     >>> fig.select_one({"name": "cells"}).glyph.fill_color["transform"].low < 0
     True
     """
-    cube = _only(as_cube(cube), ("layer", "head"), "head_heatmap")
+    cube = as_cube(cube)
+    if facet is None and "model" in cube.dims:
+        facet = "model"
+    if facet is not None:
+        return _facets(
+            cube,
+            facet,
+            ncols,
+            highlight=highlight,
+            palette=palette,
+            diverging=diverging,
+            title=title,
+            low=low,
+            high=high,
+            colorbar=colorbar,
+            width=width,
+            height=height,
+            style=style,
+            highlight_label=highlight_label,
+        )
+    cube = _only(cube, ("layer", "head"), "head_heatmap")
     s = _style(style)
     values = np.asarray(cube.values, dtype=float)
     n_layers, n_heads = values.shape
@@ -108,7 +137,7 @@ def head_heatmap(
     has_nan = bool(np.isnan(values).any())
     legend_h = 20 if (pairs or has_nan) else 0
 
-    width = int(width or s["width"])
+    width = css_pixels(width or s["width"])
     frame_w = width - 40 - (75 if colorbar else 12)  # minus the y axis and the color bar
     frame_h = np.clip(frame_w / n_heads * n_layers, 60, 900)  # square cells
     if colorbar:  # the color bar's title runs along the bar: it must fit beside it
@@ -116,7 +145,7 @@ def head_heatmap(
         if label_px * len(label) + 12 > frame_h and cube.name:
             label = _label(cube, short=True)  # the score's name in words
         frame_h = max(frame_h, label_px * len(label) + 12)
-    height = int(height or round(frame_h + 44 + (26 if title else 8) + legend_h))
+    height = css_pixels(height or round(frame_h + 44 + (26 if title else 8) + legend_h), "height")
     fig = _figure(
         s,
         width,
@@ -213,6 +242,39 @@ def head_heatmap(
         ),
     )
     return fig
+
+
+_FACETS = ("model", "prompt", "scale")
+
+
+def _facets(cube: xr.DataArray, dim: str, ncols: int | None, **options: Any) -> Any:
+    """One heatmap per value of ``dim``, one color scale, as a panel (data: the whole cube)."""
+    from headwidgets._figpanel import panel
+
+    if dim not in _FACETS or dim not in cube.dims:
+        raise ValueError(
+            f"facet={dim!r}: facet along one of the cube's dims "
+            f"{[d for d in _FACETS if d in cube.dims]} (any of {list(_FACETS)})"
+        )
+    values = np.asarray(cube.values, dtype=float)
+    s = _style(options.get("style"))
+    signed = _is_effect(cube, values) if options["diverging"] is None else options["diverging"]
+    mapper = _mapper(values, options["palette"], signed, options["low"], options["high"], s,
+                     _is_probability(cube, values))  # fmt: skip
+    width = options.pop("width")
+    title = options.pop("title")
+    figs = []
+    for i, label in enumerate(cube[dim].values):
+        part = cube.isel({dim: i}, drop=True)
+        part.attrs = dict(cube.attrs)
+        part_options = {**options, "diverging": signed, "low": mapper.low, "high": mapper.high}
+        figs.append(head_heatmap(part, title=f"{dim} {label}" if dim != "model" else str(label),
+                                 **part_options))  # fmt: skip
+    grid = panel(figs, ncols, width=width, shared_colorbar=True, letters=False,
+                 style=options.get("style"))  # fmt: skip
+    meta = _meta("head_heatmap", cube, title=title, facet=dim)
+    remember(grid, cube, {**figure_metadata(grid), **meta})
+    return grid
 
 
 def difference_cube(

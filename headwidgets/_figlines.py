@@ -13,10 +13,11 @@ import xarray as xr
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
 from bokeh.models.annotations import Label, LegendItem, Span
 
-from headwidgets._export import remember
+from headwidgets._export import Size, css_pixels, remember
 from headwidgets._figstyle import (
     _DASHES,
     _figure,
+    _fitting,
     _head_pairs,
     _is_effect,
     _is_probability,
@@ -24,8 +25,10 @@ from headwidgets._figstyle import (
     _legend,
     _meta,
     _only,
+    _short_labels,
     _style,
     _title,
+    _wrap_legend,
 )
 from headwidgets.cubes import as_cube
 
@@ -71,8 +74,8 @@ def scale_response(
     title: str | None = None,
     *,
     palette: Sequence[str] | None = None,
-    width: int | None = None,
-    height: int | None = None,
+    width: Size | None = None,
+    height: Size | None = None,
     style: Mapping[str, Any] | None = None,
 ) -> Any:
     """Metric against the scale α, one line per head set, the baseline α = 1 marked.
@@ -114,8 +117,12 @@ def scale_response(
         if curve.dims != ("scale",):
             raise ValueError(f"each scale curve must have dims ('scale',), got {curve.dims}")
     title = _title(first, title)
-    fig = _figure(s, int(width or s["width"]), int(height or 250), title)
-    fig.xaxis.axis_label, fig.yaxis.axis_label = "scale α", _label(first)
+    fig = _figure(s, css_pixels(width or s["width"]), css_pixels(height or 250, "height"), title)
+    fig.xaxis.axis_label = "scale α"
+    # the y label runs along the frame (height less title, legend and x axis): what fits
+    room = int(fig.height or 250) - (26 if title else 8) - 40 - 50
+    fig.yaxis.axis_label = _fitting([_label(first), *_short_labels(first)], room,
+                                    s["label_font_size"])  # fmt: skip
     fig.grid.grid_line_color = "#eeeeee"
     colors = tuple(palette or s["lines"])
     items = []
@@ -220,8 +227,8 @@ def layer_profile(
     show_heads: bool = True,
     title: str | None = None,
     *,
-    width: int | None = None,
-    height: int | None = None,
+    width: Size | None = None,
+    height: Size | None = None,
     style: Mapping[str, Any] | None = None,
 ) -> Any:
     """Per-layer summary of a (layer, head) cube: one line per reduction over heads.
@@ -260,14 +267,17 @@ def layer_profile(
     s = _style(style)
     layers = np.asarray(cube["layer"].values)
     title = _title(cube, title)
-    width = int(width or s["width"])
+    width = css_pixels(width or s["width"])
     extra: dict[str, Any] = {}
     if _is_probability(cube, values):
         extra["y_range"] = Range1d(start=0, end=1)  # probabilities on their whole range
-    fig = _figure(s, width, int(height or 240), title, **extra)
+    fig = _figure(s, width, css_pixels(height or 240, "height"), title, **extra)
     if signed:
         fig.add_layout(Span(location=0, dimension="width", line_color="#666666", line_width=1))
-    fig.xaxis.axis_label, fig.yaxis.axis_label = "layer", _label(cube)
+    fig.xaxis.axis_label = "layer"
+    room = int(fig.height or 240) - (26 if title else 8) - 50 - 50
+    fig.yaxis.axis_label = _fitting([_label(cube), *_short_labels(cube)], room,
+                                    s["label_font_size"])  # fmt: skip
     fig.grid.grid_line_color = "#eeeeee"
     fig.xaxis.ticker = FixedTicker(ticks=[int(v) for v in layers[:: max(1, len(layers) // 16)]])
     if show_heads:
@@ -298,7 +308,12 @@ def layer_profile(
                 name=name,
             )
             dots = fig.scatter("layer", "value", source=summary, color=color, size=6)
-            items.append(LegendItem(label=f"{name} over heads", renderers=[line, dots]))
-    fig.add_layout(_legend(items, s, "top_left", horizontal=True, room=width), "above")
+            items.append(LegendItem(label=name, renderers=[line, dots]))
+    legend = _legend(items, s, "top_left", horizontal=True)
+    legend.title = "over heads:"
+    legend.title_text_font, legend.title_text_font_size = s["font"], s["tick_font_size"]
+    legend.title_text_font_style = "normal"
+    _wrap_legend(legend, s, width)
+    fig.add_layout(legend, "above")
     remember(fig, cube, _meta("layer_profile", cube, title=title, reduce=list(reductions)))
     return fig

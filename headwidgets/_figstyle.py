@@ -8,7 +8,7 @@ Example
 -------
 >>> from headwidgets._figstyle import HOUSE_STYLE, _style
 >>> _style({"width": 500})["width"], HOUSE_STYLE["width"]
-(500, 340)
+(500, 'column')
 """
 
 from __future__ import annotations
@@ -63,9 +63,10 @@ OKABE_ITO: tuple[str, ...] = (
     "#F0E442",
 )
 
-#: the house style; sizes in CSS px (96 = 1 inch), fonts in pt so they read at column width
+#: the house style; sizes in CSS px (96 = 1 inch) or as ``"column"`` (3.25 in), ``"text"``
+#: (6.75 in) or a length (``"3in"``); fonts in pt so they read at column width
 HOUSE_STYLE: dict[str, Any] = {
-    "width": 340,
+    "width": "column",
     "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
     "mono_font": "DejaVu Sans Mono, Menlo, Consolas, monospace",
     "title_font_size": "10pt",
@@ -166,20 +167,29 @@ def _legend(
         background_fill_alpha=0.8,
     )
     legend.padding = 4  # type: ignore[assignment]
-    if horizontal and room is not None and items:
-        char_px = 0.6 * _px(s["tick_font_size"])  # DejaVu Sans is at most ~0.6 em per char
-        widths = [20 + 5 + char_px * len(str(_item_label(item))) + 12 for item in items]
-        ncols = len(items)
-        while (
-            ncols > 1
-            and max(sum(widths[i : i + ncols]) for i in range(0, len(widths), ncols)) > room - 2 * 4
-        ):
-            ncols -= 1
-        legend.ncols = ncols
+    if horizontal and room is not None:
+        _wrap_legend(legend, s, room)
     return legend
 
 
-def _item_label(item: LegendItem) -> str:
+def _wrap_legend(legend: Legend, s: Mapping[str, Any], room: float) -> None:
+    """Let a horizontal legend use as many columns as fit in ``room`` px."""
+    items = list(legend.items)
+    if not items:
+        return
+    char_px = 0.6 * _px(s["tick_font_size"])  # DejaVu Sans is at most ~0.6 em per char
+    widths = [20 + 5 + char_px * len(_item_label(item)) + 12 for item in items]
+
+    def widest(ncols: int) -> float:
+        return max(sum(widths[i : i + ncols]) for i in range(0, len(widths), ncols))
+
+    ncols = len(items)
+    while ncols > 1 and widest(ncols) > room - 2 * 4:
+        ncols -= 1
+    legend.ncols = ncols
+
+
+def _item_label(item: Any) -> str:
     label = item.label
     return str(getattr(label, "value", label) or "")
 
@@ -260,6 +270,26 @@ def _label(cube: xr.DataArray | None, default: str = "value", short: bool = Fals
     name = _words(str(long_name or cube.name or default))
     units = str(cube.attrs.get("units") or "")
     return f"{name} [{units}]" if units else name
+
+
+def _fitting(options: Sequence[str], room_px: float, font_size: str) -> str | None:
+    """The first of ``options`` whose text fits ``room_px`` at ``font_size`` (None: none)."""
+    char_px = 0.58 * _px(font_size)  # DejaVu Sans: ~0.55 em per character on average
+    for text in options:
+        if text and char_px * len(text) + 6 <= room_px:
+            return text
+    return None
+
+
+def _short_labels(cube: xr.DataArray | None, meta: Mapping[str, Any] | None = None) -> list[str]:
+    """A value's label, longest first: long name, name, and units alone (all in words)."""
+    source = dict(meta or {})
+    if cube is not None:
+        source = {**{str(k): v for k, v in cube.attrs.items()}, "name": cube.name, **source}
+    units = str(source.get("units") or "")
+    tail = f" [{units}]" if units else ""
+    names = [str(source.get("long_name") or ""), str(source.get("name") or "")]
+    return [*(_words(n.removesuffix(tail)) + tail for n in names if n), units]
 
 
 def _is_probability(cube: xr.DataArray | None, values: np.ndarray) -> bool:

@@ -15,7 +15,7 @@ from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
 from bokeh.plotting import figure
 
-from headwidgets._export import remember
+from headwidgets._export import Size, css_pixels, remember
 from headwidgets._figstyle import (
     _cells,
     _colorbar,
@@ -89,8 +89,8 @@ def attention_pattern(
     palette: str | Sequence[str] | None = None,
     high: float | None = None,
     title: str | None = None,
-    width: int | None = None,
-    height: int | None = None,
+    width: Size | None = None,
+    height: Size | None = None,
     style: Mapping[str, Any] | None = None,
 ) -> Any:
     """Query × key attention of one head with the tokens on both axes.
@@ -135,6 +135,8 @@ def attention_pattern(
     'a'
     """
     s = _style(style)
+    asked_w = css_pixels(width) if width is not None else None
+    asked_h = css_pixels(height, "height") if height is not None else None
     grid, cube = _as_pattern(pattern, layer, head, prompt)
     values = np.asarray(grid.values, dtype=float)
     n_query, n_key = values.shape
@@ -178,21 +180,21 @@ def attention_pattern(
     other_w, other_h = 35 + 62, 45 + (26 if title else 8)
     tick_px = _px(s["tick_font_size"])
     cell = float(np.clip(300 / max(n_query, n_key), 4, 22))
-    if width is not None:
-        cell = (width - label_room(tick_px) - other_w) / n_key
-    if height is not None:
-        cell = min(cell, (height - label_room(tick_px) - other_h) / n_query)
+    if asked_w is not None:
+        cell = (asked_w - label_room(tick_px) - other_w) / n_key
+    if asked_h is not None:
+        cell = min(cell, (asked_h - label_room(tick_px) - other_h) / n_query)
     # every position keeps its label: a smaller font down to 6 pt, then bigger cells
     font_px = min(tick_px, cell / 1.25)
     if font_px < _MIN_LABEL_PX:
         font_px, cell = _MIN_LABEL_PX, 1.25 * _MIN_LABEL_PX
     needed_w = round(cell * n_key + label_room(font_px) + other_w)
     needed_h = round(cell * n_query + label_room(font_px) + other_h)
-    width, height = max(int(width or 0), needed_w), max(int(height or 0), needed_h)
+    fig_w, fig_h = max(asked_w or 0, needed_w), max(asked_h or 0, needed_h)
     fig = _figure(
         s,
-        width,
-        height,
+        fig_w,
+        fig_h,
         title,
         x_range=Range1d(start=-0.5, end=n_key - 0.5),
         y_range=Range1d(start=n_query - 0.5, end=-0.5),
@@ -255,7 +257,7 @@ def token_strip(
     low: float | None = None,
     high: float | None = None,
     title: str | None = None,
-    width: int | None = None,
+    width: Size | None = None,
     style: Mapping[str, Any] | None = None,
     **select: Any,
 ) -> Any:
@@ -321,7 +323,7 @@ def token_strip(
     mapper = _mapper(data, palette, bool(signed), low, high, s)
     font_px = _px(s["label_font_size"])
     char_px, line_px = 0.602 * font_px, 1.7 * font_px  # DejaVu Sans Mono advance: 0.602 em
-    frame_w = int(width or s["width"]) - 8
+    frame_w = css_pixels(width or s["width"]) - 8
     xs, ys, widths, shown = [], [], [], []
     x, line = 0.0, 0
     for token in text:

@@ -1,8 +1,9 @@
 """Figures for papers: bokeh builders from cubes, and export to SVG, PNG, PDF and HTML.
 
 Each builder takes a cube (see :mod:`headwidgets.cubes`) and returns a bokeh figure in one
-house style made for print: sizes in CSS pixels at 96 per inch (the default width, 340 px, is
-one column of a two-column paper), font sizes in points so they read at that width,
+house style made for print: sizes as ``width="column"`` (3.25 in, the default: one column of
+a two-column paper), ``"text"`` (6.75 in), a length (``"2.5in"``, ``"8cm"``) or CSS pixels
+at 96 per inch, font sizes in points so they read at that width,
 colorblind-safe palettes (Viridis for scores, a blue–white–red RdBu centred on 0 for effects,
 Okabe–Ito for lines) and no toolbar. Override any of it with ``style={...}`` (keys of
 :data:`HOUSE_STYLE`) or the builders' keyword arguments.
@@ -11,10 +12,13 @@ Okabe–Ito for lines) and no toolbar. Override any of it with ``style={...}`` (
 once as text, vector colour bars), ``.png`` (300 dpi by default), ``.pdf`` (fonts embedded,
 no Type 3) or self-contained ``.html``, and with ``data=cube`` the cube beside it as netCDF.
 
+:func:`panel` puts several figures into one paper figure: equal frames, an optional shared
+color bar, panel letters, and one ``.nc`` (a Dataset) with every panel's data.
+
 This module is the public face; the code lives in private modules: ``_figstyle`` (house
 style, palettes, shared helpers), ``_figgrid`` (head heatmap, cube difference),
 ``_figtokens`` (attention pattern, token strip), ``_figlines`` (scale response, layer
-profile) and ``_export`` (the export machinery).
+profile), ``_figpanel`` (panels) and ``_export`` (the export machinery).
 
 Example
 -------
@@ -39,8 +43,11 @@ from typing import Any
 import xarray as xr
 
 from headwidgets._export import (
+    COLUMN_INCHES,
+    TEXT_INCHES,
     BrowserNotFoundError,
     close_browser,
+    css_pixels,
     export,
     figure_metadata,
     find_browser,
@@ -49,6 +56,7 @@ from headwidgets._figcircuits import self_repair_figure
 from headwidgets._figgrid import cube_difference, difference_cube, head_heatmap
 from headwidgets._figlines import Reduction as Reduction
 from headwidgets._figlines import layer_profile, scale_response
+from headwidgets._figpanel import panel
 from headwidgets._figstyle import DIVERGING as DIVERGING
 from headwidgets._figstyle import HOUSE_STYLE
 from headwidgets._figstyle import OKABE_ITO as OKABE_ITO
@@ -56,11 +64,14 @@ from headwidgets._figtokens import attention_pattern, token_strip
 from headwidgets.cubes import cube_names, load_cube
 
 __all__ = [
+    "COLUMN_INCHES",
     "FIGURE_KINDS",
     "HOUSE_STYLE",
+    "TEXT_INCHES",
     "BrowserNotFoundError",
     "attention_pattern",
     "close_browser",
+    "css_pixels",
     "cube_difference",
     "difference_cube",
     "export",
@@ -69,6 +80,7 @@ __all__ = [
     "find_browser",
     "head_heatmap",
     "layer_profile",
+    "panel",
     "scale_response",
     "self_repair_figure",
     "token_strip",
@@ -83,6 +95,7 @@ for _builder in (
     token_strip,
     scale_response,
     layer_profile,
+    panel,
     self_repair_figure,
 ):
     _builder.__module__ = __name__

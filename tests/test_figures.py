@@ -322,7 +322,7 @@ def test_heatmap_legend_names_the_highlight_and_the_nan_cells(score: xr.DataArra
 def test_signed_layer_profile_shows_min_and_max_with_a_zero_rule(effect: xr.DataArray) -> None:
     fig = figures.layer_profile(effect)
     labels = [item.label.value for item in fig.legend[0].items]
-    assert labels == ["mean over heads", "min over heads", "max over heads"]
+    assert labels == ["mean", "min", "max"] and fig.legend[0].title == "over heads:"
     np.testing.assert_allclose(
         fig.select_one({"name": "min"}).data_source.data["value"], effect.min("head").values
     )
@@ -345,15 +345,78 @@ def test_probabilities_are_drawn_on_zero_to_one(score: xr.DataArray, pattern: xr
 def test_default_labels_are_words_not_variable_names(
     effect: xr.DataArray, curves: xr.DataArray
 ) -> None:
-    sweep = effect.rename("ablation_effect")
-    sweep.attrs.update(
+    sweep = effect.rename("ablation_effect").assign_attrs(
         long_name="change in logit_diff(' Mary' - ' John') when the head is edited", units="logit"
     )
     # too long to run along the bar: the score's name, in words
     assert figures.head_heatmap(sweep).right[0].title == "ablation effect [logit]"
     curve = curves.assign_attrs(long_name="logit_diff(' Mary' - ' John')", units="logit")
-    fig = figures.scale_response(curve)
+    fig = figures.scale_response(curve, height="5in")  # tall enough for the long form
     assert fig.yaxis[0].axis_label == "logit difference ' Mary' − ' John' [logit]"
+    assert figures.scale_response(curve).yaxis[0].axis_label == "logit diff [logit]"
+
+
+def test_sizes_are_column_or_text_width_or_lengths_with_units(score: xr.DataArray) -> None:
+    assert figures.head_heatmap(score).width == 312  # one column, 3.25 in, by default
+    assert figures.head_heatmap(score, width="text").width == 648  # 6.75 in
+    assert figures.layer_profile(score, width="3in", height="2in").height == 192
+    assert figures.scale_response(score.expand_dims(scale=[0.0, 1.0]).transpose(
+        "layer", "head", "scale"), width="8cm").width == 302  # fmt: skip
+    with pytest.raises(ValueError, match=r"unknown width 'wide'.*'column'.*'text'"):
+        figures.head_heatmap(score, width="wide")
+
+
+def _panels(grid: Any) -> list[Any]:
+    return [fig for line in grid.children for fig in line.children]
+
+
+def test_panel_gives_equal_frames_letters_and_one_shared_color_bar(
+    score: xr.DataArray, effect: xr.DataArray
+) -> None:
+    grid = figures.panel(
+        [
+            figures.head_heatmap(effect),
+            figures.head_heatmap(effect * 3),
+            figures.layer_profile(score),
+        ],
+        ncols=3,
+        width="text",
+        shared_colorbar=True,
+    )  # fmt: skip
+    figs = _panels(grid)
+    assert len({(f.frame_width, f.frame_height) for f in figs}) == 1
+    assert [f.title.text.split()[0] for f in figs] == ["(a)", "(b)", "(c)"]
+    assert [len(f.right) for f in figs[:2]] == [0, 1]  # one color bar, at the end of the row
+    mappers = [f.select_one({"name": "cells"}).glyph.fill_color.transform for f in figs[:2]]
+    assert mappers[0] is mappers[1]
+    assert mappers[0].high == -mappers[0].low == pytest.approx(3 * float(np.abs(effect).max()))
+
+
+def test_two_panels_stack_at_column_width(score: xr.DataArray) -> None:
+    grid = figures.panel([figures.head_heatmap(score), figures.layer_profile(score)])
+    assert [len(line.children) for line in grid.children] == [1, 1]
+    assert _panels(grid)[0].frame_width >= 150
+
+
+def test_panel_writes_every_panels_cube_into_one_dataset(
+    score: xr.DataArray, effect: xr.DataArray, tmp_path: Path
+) -> None:
+    grid = figures.panel([figures.head_heatmap(score), figures.head_heatmap(effect)])
+    hw.export(grid, tmp_path / "fig.html", data=True)
+    assert hw.cubes.cube_names(tmp_path / "fig.nc") == ["a_induction", "b_ablation_effect"]
+    xr.testing.assert_equal(hw.load_cube(tmp_path / "fig.nc", "b_ablation_effect"), effect)
+    assert figures.figure_metadata(grid)["letters"] == ["a", "b"]
+
+
+def test_heatmap_of_a_comparison_draws_one_panel_per_model(score: xr.DataArray) -> None:
+    other = score.assign_attrs(model="toy-24l") * 2
+    grid = figures.head_heatmap(hw.compare(score, other), width="text")
+    figs = _panels(grid)
+    assert [f.title.text for f in figs] == ["toy-12l", "toy-24l"]
+    mappers = {id(f.select_one({"name": "cells"}).glyph.fill_color.transform) for f in figs}
+    assert len(mappers) == 1  # one color scale for both models
+    with pytest.raises(ValueError, match=r"facet='query'.*\['model'\]"):
+        figures.head_heatmap(hw.compare(score, other), facet="query")
 
 
 def test_token_strip_colors_each_token_and_keeps_its_text(per_token: xr.DataArray) -> None:
@@ -551,7 +614,7 @@ def test_pdf_embeds_every_font_and_has_no_type3_font(camera_ready: dict[str, Pat
 def test_pdf_text_has_each_label_once(camera_ready: dict[str, Path]) -> None:
     words = Counter(_pdf_text(camera_ready["heatmap.pdf"]).split())
     assert words["layer"] == 1 and words["head"] == 1, words
-    assert words["11"] == 2  # layer 11 and head 11, nothing more
+    assert words["10"] == 2  # layer 10 and head 10, nothing more
     tokens = Counter(_pdf_text(camera_ready["tokens.pdf"]).split())
     assert tokens["Mary"] == 2 and tokens["John"] == 2, tokens  # each appears twice in TOKENS
 
@@ -692,7 +755,8 @@ def _text_boxes(path: Path) -> dict[str, Any]:
         return dict(driver.execute_script(_TEXT_BOXES))
 
 
-KINDS = ["heatmap", "effect", "pattern", "scale", "profile", "difference", "tokens"]
+KINDS = ["heatmap", "effect", "pattern", "scale", "profile", "difference", "tokens", "panel",
+         "models"]  # fmt: skip
 
 
 @pytest.mark.browser
@@ -738,10 +802,19 @@ def _build(kind: str, cubes: dict[str, xr.DataArray], **size: Any) -> Any:
     if kind == "scale":
         return figures.scale_response(cubes["curves"], **size)
     if kind == "profile":
-        return figures.layer_profile(cubes["effect" if size else "score"], **size)
+        if not size:
+            return figures.layer_profile(cubes["score"])
+        long = "change in logit_diff(' Mary' - ' John') when the head is edited"  # too long
+        return figures.layer_profile(cubes["effect"].assign_attrs(long_name=long), **size)
     if kind == "difference":
         later = cubes["score"].copy(data=cubes["score"].values.T)
         return figures.cube_difference(cubes["score"], later, labels=["early", "late"], **size)
+    if kind == "panel":
+        parts = [figures.head_heatmap(cubes["effect"]), figures.layer_profile(cubes["effect"])]
+        return figures.panel(parts, shared_colorbar=True, **size)
+    if kind == "models":
+        other = cubes["score"].assign_attrs(model="toy-24l") * 2
+        return figures.head_heatmap(hw.compare(cubes["score"], other), **size)
     return figures.token_strip(cubes["per_token"], **size)
 
 
