@@ -295,16 +295,23 @@ class HeadModel:
 
         Works for plain ``model(...)`` and ``model.generate(...)`` calls; every hook is
         removed on exit, also when the block raises. Position-restricted and replacing edits
-        refer to absolute positions (generation continues past them unedited).
+        refer to absolute positions (generation continues past them unedited). Scores
+        computed inside the block record ``spec`` in their ``intervention`` attr (the specs
+        of the enclosing blocks are in :attr:`active_interventions` meanwhile).
         """
         plans = iv.compile_specs(
             [spec], self.n_layers, self.n_heads, self.head_dim, None, self.head_z
         )
+        active: list[iv.Intervention] = self.__dict__.setdefault("active_interventions", [])
         with (
             self._attention_edits([spec]),
             iv.apply_edits(self.model, self.out_projs, self.n_heads, plans),
         ):
-            yield self
+            active.append(spec)
+            try:
+                yield self
+            finally:
+                active.pop()
 
     @contextlib.contextmanager
     def _attention_edits(self, specs: Sequence[iv.Intervention]) -> Iterator[None]:

@@ -26,6 +26,30 @@ def _saved(cube: Any, tmp_path: Path, name: str) -> Any:
     return hw.load_cube(hw.save_cube(cube, tmp_path / f"{name}.nc"))
 
 
+def test_a_score_inside_intervene_records_the_enclosing_spec(hm: Any, tmp_path: Path) -> None:
+    spec = hw.Intervention.scale({(0, 1): 0.0, (1, 0): 2.0})
+    with hm.intervene(spec):
+        pattern = scores.previous_token(hm, [prompt(8)])
+        sweep = hm.sweep(prompt(8), "loss", mode="zero")
+        weights = scores.ov_copying(hm)
+    after = scores.previous_token(hm, [prompt(8)])
+
+    assert _saved(pattern, tmp_path, "pattern").attrs["intervention"] == spec.to_json()
+    recorded = json.loads(_saved(sweep, tmp_path, "sweep").attrs["intervention"])
+    assert recorded["under"] == json.loads(spec.to_json())  # the block's spec ...
+    assert recorded["per_head"]["mode"] == "zero"  # ... and the sweep's own edit
+    assert json.loads(weights.attrs["intervention"]) == NO_EDITS  # weights: no run to edit
+    assert json.loads(after.attrs["intervention"]) == NO_EDITS  # nothing leaks past the block
+
+
+def test_nested_intervene_blocks_are_recorded_innermost_last(hm: Any) -> None:
+    outer, inner = hw.Intervention.zero([(0, 0)]), hw.Intervention.scale({(1, 1): 0.5})
+    with hm.intervene(outer), hm.intervene(inner):
+        cube = scores.previous_token(hm, [prompt(6)])
+    stack = json.loads(cube.attrs["intervention"])["stack"]
+    assert stack == [json.loads(outer.to_json()), json.loads(inner.to_json())]
+
+
 def test_a_generated_prompt_set_is_recorded_with_its_generator_and_seed(
     hm: Any, tmp_path: Path
 ) -> None:

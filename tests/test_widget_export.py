@@ -227,6 +227,21 @@ def test_an_explorer_export_says_its_edits_are_not_applied_to_the_values_shown(
     assert saved.attrs["intervention_applied"] is False
 
 
+def test_an_explorer_export_under_edits_plots_the_sweep_computed_under_them(
+    explorer: Explorer, tmp_path: Path
+) -> None:
+    from headwidgets.widgets._exporting import APPLIED_NOTE
+
+    path = explorer.export(tmp_path / "edited.html", under_edits=True)
+    saved = hw.load_cube(path.with_suffix(".nc"))
+    assert saved.attrs["intervention_applied"] is True
+    assert hw.Intervention.from_json(saved.attrs["intervention"]) == explorer.intervention
+    own = json.loads(saved.attrs["cube_intervention"])  # what the values were computed under
+    assert hw.Intervention.from_json(json.dumps(own["under"])) == explorer.intervention
+    tag = re.search(r'<meta name="headwidgets" content="([^"]*)">', path.read_text())
+    assert tag is not None and json.loads(html.unescape(tag[1]))["caption_note"] == APPLIED_NOTE
+
+
 def test_under_edits_for_a_cube_the_user_gave_says_it_cannot_recompute_it(
     hm: Any,  # noqa: F811
     text: str,  # noqa: F811
