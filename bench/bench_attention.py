@@ -47,6 +47,16 @@ def rows(shape: str, device: str, dtype: Any, n_tokens: int, quick: bool, reps: 
             hm.sweep_values(text, metric, batch)
 
         out[f"all-heads sweep, {name} ({len(batch)} rows)"] = timeit(sweep, reps)
+    if device == "cuda":  # the z sweep without its CUDA graph: the same eager path as ours
+
+        def eager_z() -> None:
+            hm.cuda_graphs = False
+            try:
+                hm.sweep_values(text, metric, specs["z zero"])
+            finally:
+                hm.cuda_graphs = True
+
+        out[f"all-heads sweep, z zero, eager ({len(heads)} rows)"] = timeit(eager_z, reps)
     z = out[f"all-heads sweep, z zero ({len(heads)} rows)"]["median_ms"]
     for name in ("sink 0", "temperature 2"):
         key = f"all-heads sweep, {name} ({len(heads)} rows)"

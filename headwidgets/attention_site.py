@@ -456,6 +456,76 @@ class _Ids:
 
 
 @dataclass(eq=False)
+class _Pairs:
+    """The (row, query head) pairs one layer edits for a batch of B rows, with each pair's
+    parameters, gathered once on the host and kept on the device (no sync per forward)."""
+
+    rows: torch.Tensor
+    heads: torch.Tensor
+    spec_rows: list[int]
+    tau: torch.Tensor
+    beta: torch.Tensor
+    gain: torch.Tensor
+    mix_t: torch.Tensor
+    mix_to: torch.Tensor
+    width: torch.Tensor
+    sinks: torch.Tensor
+    queries: torch.Tensor
+    queries_rest: torch.Tensor
+    keys: torch.Tensor
+    key_ids: torch.Tensor
+    strings: bool
+    kinds: frozenset[str]
+    """The edits some pair makes (the others' steps are skipped: fewer launches)."""
+
+
+def _gather_pairs(plan: LayerPatternEdit, n_rows: int, device: Any) -> _Pairs | None:
+    import torch
+
+    edited = _rows(plan.edited, n_rows).expand(n_rows, -1)
+    found = edited.nonzero()
+    if found.numel() == 0:
+        return None
+    rows, heads = found[:, 0], found[:, 1]
+    spec_rows = rows if plan.edited.shape[0] > 1 else torch.zeros_like(rows)
+
+    def take(t: torch.Tensor, units: bool = True) -> torch.Tensor:
+        picked = t[spec_rows, heads]
+        if units and picked.dim() == 1:
+            picked = picked.reshape(-1, 1, 1)
+        return picked.to(device, non_blocking=True)
+
+    return _Pairs(
+        rows=rows.to(device),
+        heads=heads.to(device),
+        spec_rows=spec_rows.tolist(),
+        tau=take(plan.tau),
+        beta=take(plan.beta),
+        gain=take(plan.gain),
+        mix_t=take(plan.mix_t),
+        mix_to=take(plan.mix_to),
+        width=take(plan.width),
+        sinks=take(plan.sinks),
+        queries=take(plan.queries),
+        queries_rest=take(plan.queries_rest, units=False),
+        keys=take(plan.keys),
+        key_ids=take(plan.key_ids),
+        strings=bool((plan.key_ids[spec_rows, heads] >= 0).any()),
+        kinds=frozenset(
+            kind
+            for kind, used in (
+                ("temperature", (plan.tau[spec_rows, heads] != 1).any()),
+                ("sink", (plan.beta[spec_rows, heads] != 1).any()),
+                ("reweight", (plan.gain[spec_rows, heads] != 1).any()),
+                ("window", (plan.width[spec_rows, heads] > 0).any()),
+                ("mix", (plan.mix_t[spec_rows, heads] != 0).any()),
+            )
+            if bool(used)
+        ),
+    )
+
+
+@dataclass(eq=False)
 class _LayerSite:
     """What one ``with`` block does at one layer: pattern edits, q/k/v edits, a reader."""
 
@@ -468,12 +538,13 @@ class _LayerSite:
     vectors: dict[str, TargetEdit] | None = None
     reader: Callable[[int, Read], None] | None = None
 
-    def on(self, device: Any) -> LayerPatternEdit:
+    def pairs(self, n_rows: int, device: Any) -> _Pairs | None:
+        """The pairs this layer edits in a batch of ``n_rows`` (cached per size and device)."""
         assert self.plan is not None
-        plan = self.placed.get(device)
-        if plan is None:
-            plan = self.placed[device] = self.plan.to(device)
-        return plan  # type: ignore[no-any-return]
+        key = ("pairs", n_rows, device)
+        if key not in self.placed:
+            self.placed[key] = _gather_pairs(self.plan, n_rows, device)
+        return self.placed[key]  # type: ignore[no-any-return]
 
     def vectors_on(self, device: Any) -> dict[str, TargetEdit]:
         assert self.vectors is not None
@@ -693,42 +764,40 @@ def _edit_heads(
     them into ``out`` (B, Tq, Hq, D) and ``weights``; the other pairs are never computed."""
     import torch
 
-    n_rows = call.q.shape[0]
-    plan = site.on(call.q.device)
-    edited = _rows(plan.edited, n_rows).expand(n_rows, -1)
-    pairs = edited.nonzero()
-    if pairs.numel() == 0:
+    pairs = site.pairs(call.q.shape[0], call.q.device)
+    if pairs is None:
         return out, weights
-    rows, heads = pairs[:, 0], pairs[:, 1]
-    spec_rows = rows if plan.edited.shape[0] > 1 else torch.zeros_like(rows)
+    rows, heads = pairs.rows, pairs.heads
     rep = call.q.shape[1] // call.k.shape[1]
     q_abs, k_abs = call.queries, call.keys
-
-    def param(t: torch.Tensor) -> torch.Tensor:  # (N, H, ...) -> (P, ...) (+ two unit dims)
-        picked = t[spec_rows, heads]
-        return picked.reshape(-1, 1, 1) if picked.dim() == 1 else picked
-
     v = call.v[rows, heads // rep].float()  # (P, Tk, D)
     logits, visible = call.logits(rows, heads)  # (P, Tq, Tk)
-    probs = torch.softmax(logits / param(plan.tau), dim=-1)  # τ = 1: the pattern itself
-    factor = torch.ones_like(probs)
-    factor = torch.where(k_abs == 0, factor * param(plan.beta), factor)
-    chosen = _key_set(site, plan, rows, spec_rows, heads, k_abs)  # (P, 1, Tk)
-    factor = torch.where(chosen, factor * param(plan.gain), factor)
-    width, sinks = param(plan.width), param(plan.sinks)
-    distance = q_abs[:, None] - k_abs[None, :]
-    keep = (width == 0) | (k_abs < sinks) | (distance < width)
-    weighted = probs * factor * keep
-    mass = weighted.sum(dim=-1, keepdim=True)
-    probs = torch.where(mass > 0, weighted / mass.clamp_min(torch.finfo(mass.dtype).tiny), probs)
-    target = _mix_target(param(plan.mix_to), visible, q_abs, k_abs)
-    mix_t = param(plan.mix_t)
-    probs = (1 - mix_t) * probs + mix_t * target
+    kinds = pairs.kinds
+    if "temperature" in kinds:
+        logits = logits / pairs.tau
+    probs = torch.softmax(logits, dim=-1)  # τ = 1: the pattern itself
+    if kinds & {"sink", "reweight", "window"}:
+        weighted = probs
+        if "sink" in kinds:
+            weighted = torch.where(k_abs == 0, weighted * pairs.beta, weighted)
+        if "reweight" in kinds:
+            chosen = _key_set(site, pairs, k_abs)  # (P, 1, Tk)
+            weighted = torch.where(chosen, weighted * pairs.gain, weighted)
+        if "window" in kinds:
+            width, sinks = pairs.width, pairs.sinks
+            distance = q_abs[:, None] - k_abs[None, :]
+            weighted = weighted * ((width == 0) | (k_abs < sinks) | (distance < width))
+        mass = weighted.sum(dim=-1, keepdim=True)
+        tiny = torch.finfo(mass.dtype).tiny
+        probs = torch.where(mass > 0, weighted / mass.clamp_min(tiny), probs)
+    if "mix" in kinds:
+        target = _mix_target(pairs.mix_to, visible, q_abs, k_abs)
+        probs = (1 - pairs.mix_t) * probs + pairs.mix_t * target
     z = probs @ v  # (P, Tq, D)
-    queries = plan.queries[spec_rows, heads]  # (P, Q)
+    queries = pairs.queries  # (P, Q)
     inside = q_abs < queries.shape[-1]
     picked = queries[:, q_abs.clamp_max(queries.shape[-1] - 1)]
-    applies = torch.where(inside, picked, plan.queries_rest[spec_rows, heads][:, None])  # (P, Tq)
+    applies = torch.where(inside, picked, pairs.queries_rest[:, None])  # (P, Tq)
     if call.keep_edited:  # a reader will ask for the edited patterns
         for pair, (row, head) in enumerate(zip(rows.tolist(), heads.tolist(), strict=True)):
             call.edited[(row, head)] = probs[pair], applies[pair]
@@ -773,48 +842,37 @@ def _mix_target(
     return (code == 0) * identity + (code == 1) * uniform + (code == 2) * previous
 
 
-def _key_set(
-    site: _LayerSite,
-    plan: LayerPatternEdit,
-    rows: torch.Tensor,
-    spec_rows: torch.Tensor,
-    heads: torch.Tensor,
-    k_abs: torch.Tensor,
-) -> torch.Tensor:
+def _key_set(site: _LayerSite, pairs: _Pairs, k_abs: torch.Tensor) -> torch.Tensor:
     """Reweighted keys (P, 1, Tk): listed positions and positions of listed tokens."""
     import torch
 
-    listed = plan.keys[spec_rows, heads]  # (P, K)
+    listed = pairs.keys  # (P, K)
     inside = k_abs < listed.shape[-1]
     chosen = torch.where(inside, listed[:, k_abs.clamp_max(listed.shape[-1] - 1)], False)
-    key_ids = plan.key_ids[spec_rows, heads]  # (P, J)
-    if bool((key_ids >= 0).any()):
+    if pairs.strings:
+        key_ids = pairs.key_ids  # (P, J)
         ids = site.ids.value if site.ids is not None else None
         if ids is None:
             raise ValueError("reweight keys given as token strings need a call with input_ids")
         ids = ids[:, k_abs].to(key_ids.device)  # (B or 1, Tk)
+        rows = pairs.rows
         ids = ids[rows if ids.shape[0] > 1 else torch.zeros_like(rows)]  # (P, Tk)
         match = (ids[:, :, None] == key_ids[:, None, :]) & (key_ids[:, None, :] >= 0)
-        _check_found(site, plan, spec_rows, heads, match, key_ids)
+        _check_found(site, pairs, match)
         chosen = chosen | match.any(dim=-1)
     return chosen[:, None, :]
 
 
-def _check_found(
-    site: _LayerSite,
-    plan: LayerPatternEdit,
-    spec_rows: torch.Tensor,
-    heads: torch.Tensor,
-    match: torch.Tensor,
-    key_ids: torch.Tensor,
-) -> None:
+def _check_found(site: _LayerSite, pairs: _Pairs, match: torch.Tensor) -> None:
     """Raise when a token-string key occurs nowhere in the prompt."""
     found = match.any(dim=1)  # (P, J)
-    missing = (key_ids >= 0) & ~found
+    missing = (pairs.key_ids >= 0) & ~found
     if not bool(missing.any()):
         return
     pair, slot = (int(i) for i in missing.nonzero()[0])
-    row, head = int(spec_rows[pair]), int(heads[pair])
+    row, head = pairs.spec_rows[pair], int(pairs.heads[pair])
+    assert site.plan is not None
+    plan = site.plan
     texts = plan.key_texts[0] if len(plan.key_texts) == 1 else plan.key_texts[row]
     text = texts[head][slot] if head < len(texts) and slot < len(texts[head]) else "?"
     raise ValueError(
