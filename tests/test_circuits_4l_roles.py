@@ -193,3 +193,9 @@ def test_card_numbers_are_the_measured_ones(split):
     for text in quoted:
         assert text in card, text
     assert not re.search(r"name[- ]movers? (are|heads?) 2\.3", card, re.IGNORECASE)
+
+
+def test_no_head_copies_the_indirect_object(split):
+    """No name movers: no head raises IO over an absent name by more than the threshold."""
+    raised = [[max(value, 0.0) for value in row] for row in split["io_c"]]
+    assert roles.heads_above(raised, roles.DLA_THRESHOLD) == []

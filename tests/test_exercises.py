@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 
 import headwidgets as hw
 from headwidgets import zoo
-from headwidgets.exercises import induction
+from headwidgets.exercises import induction, ioi
 
 THRESHOLD = 0.4
 N = 20
@@ -184,3 +184,134 @@ def test_widget_check_wants_the_previous_token_head_at_alpha_0(capsys, hm, promp
     _fails(induction.check_widget, _explorer(reversed_, heads), hm, prompts[0], *heads)
     unselected = hw.Intervention.scale({(0, 1): 0.0})
     _fails(induction.check_widget, _explorer(unselected, [(0, 1)]), hm, prompts[0], *heads)
+
+
+# --- notebook 03 -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ioi_hm() -> Any:
+    if "circuits-4l" not in zoo.models():
+        pytest.skip("shipped model circuits-4l missing; build it with `make models`")
+    return hw.load("circuits-4l", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ds() -> Any:
+    return hw.datasets.ioi(4, seed=1, split="heldout")
+
+
+def test_unanswered_ioi_exercises_say_so(capsys, ioi_hm, ds):
+    ioi.check_logit_diff(..., ioi_hm, ds)
+    ioi.check_logit_diff(lambda logits, target, distractor: None, ioi_hm, ds)
+    ioi.check_normalisation(..., ioi_hm, ds, (2, 3))
+    ioi.check_prediction({(0, 3): ..., (2, 3): ...}, ioi_hm, ds)
+    ioi.check_ablations(..., ..., ..., ioi_hm, ds, (0, 0))
+    ioi.check_attribution_ratio(..., None, None, (0, 3))
+    out = capsys.readouterr().out
+    assert out.count("not answered yet") + out.count("returns nothing yet") == 6, out
+    with pytest.raises(ValueError, match=r"exercises are 1\.\.5"):
+        ioi.show_solution(6)
+
+
+def test_logit_diff_check_accepts_logits_or_log_probabilities(capsys, ioi_hm, ds):
+    _passes(capsys, ioi.check_logit_diff, ioi.solution_1, ioi_hm, ds)
+
+    def from_log_probs(logits, target, distractor):
+        logp = logits[-1].log_softmax(-1)
+        return logp[target] - logp[distractor]
+
+    _passes(capsys, ioi.check_logit_diff, from_log_probs, ioi_hm, ds)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda logits, t, d: logits[0, t] - logits[0, d],
+        lambda logits, t, d: logits[-1, d] - logits[-1, t],
+        lambda logits, t, d: logits[-1].softmax(-1)[t] - logits[-1].softmax(-1)[d],
+    ],
+    ids=["first position", "reversed", "probabilities"],
+)
+def test_logit_diff_check_rejects_common_mistakes(ioi_hm, ds, wrong):
+    _fails(ioi.check_logit_diff, wrong, ioi_hm, ds)
+
+
+def test_normalisation_check_accepts_equivalent_formulas(capsys, ioi_hm, ds):
+    _passes(capsys, ioi.check_normalisation, ioi.solution_2, ioi_hm, ds, (2, 3))
+
+    def one_minus_gap(patched, clean, corrupt):
+        return 1 - (clean - patched) / (clean - corrupt)
+
+    _passes(capsys, ioi.check_normalisation, one_minus_gap, ioi_hm, ds, (2, 3))
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda patched, clean, corrupt: patched / clean,
+        lambda patched, clean, corrupt: (clean - patched) / (clean - corrupt),
+        lambda patched, clean, corrupt: (patched - corrupt) / clean,
+    ],
+    ids=["ratio to clean", "one minus", "unnormalised gap"],
+)
+def test_normalisation_check_rejects_common_mistakes(ioi_hm, ds, wrong):
+    _fails(ioi.check_normalisation, wrong, ioi_hm, ds, (2, 3))
+
+
+def test_prediction_check_accepts_the_measured_places_however_written(capsys, ioi_hm, ds):
+    _passes(capsys, ioi.check_prediction, ioi.solution_3(), ioi_hm, ds)
+    as_strings = {"0.3": "Article", "2.3": "END"}
+    _passes(capsys, ioi.check_prediction, as_strings, ioi_hm, ds)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{(0, 3): "s2", (2, 3): "end"}, {(0, 3): "article", (2, 3): "io"}, {(0, 3): "nowhere"}],
+    ids=["where it reads", "name mover guess", "not a place"],
+)
+def test_prediction_check_rejects_wrong_places(ioi_hm, ds, wrong):
+    _fails(ioi.check_prediction, wrong, ioi_hm, ds)
+
+
+def _logit_diffs(hm: Any, ds: Any) -> Any:
+    metrics = ds.metrics()
+
+    def logit_diffs(prompts: list[str], intervention: Any = None) -> np.ndarray:
+        values = []
+        for prompt, metric in zip(prompts, metrics, strict=True):
+            out = hm.run(prompt, intervention=intervention)
+            values.append(float(metric.compute(hm, out.logits, out.input_ids)[0]))
+        return np.array(values)
+
+    return logit_diffs
+
+
+def test_ablations_check_accepts_zero_and_mean_and_rejects_mixups(capsys, ioi_hm, ds):
+    head = (0, 0)
+    zero, mean, effects = ioi.solution_5(head, ds.corrupted, _logit_diffs(ioi_hm, ds), ds.prompts)
+    _passes(capsys, ioi.check_ablations, zero, mean, effects, ioi_hm, ds, head)
+    scale_0 = hw.Intervention.scale({head: 0.0})
+    _passes(capsys, ioi.check_ablations, scale_0, mean, effects, ioi_hm, ds, head)
+    _fails(ioi.check_ablations, zero, mean, effects[::-1], ioi_hm, ds, head)  # swapped
+    clean = float(_logit_diffs(ioi_hm, ds)(ds.prompts).mean())
+    absolute = (effects[0] + clean, effects[1] + clean)  # forgot to subtract the clean run
+    _fails(ioi.check_ablations, zero, mean, absolute, ioi_hm, ds, head)
+    other = hw.Intervention.zero([(0, 3)])
+    _fails(ioi.check_ablations, other, mean, effects, ioi_hm, ds, head)
+    _fails(ioi.check_ablations, mean, zero, effects, ioi_hm, ds, head)
+
+
+def test_attribution_ratio_check_wants_one_heads_ratio(capsys, ioi_hm, ds):
+    metrics = ds.metrics()
+    patching = hw.scores.activation_patching(
+        ioi_hm, ds.prompts, ds.corrupted, metrics, reduce="mean", progress=False
+    )
+    estimate = hw.scores.attribution_patching(
+        ioi_hm, ds.prompts, ds.corrupted, metrics, reduce="mean", progress=False
+    )
+    _, ratio = ioi.solution_4(estimate, patching, (0, 3))
+    _passes(capsys, ioi.check_attribution_ratio, ratio, estimate, patching, (0, 3))
+    _fails(ioi.check_attribution_ratio, 1 / ratio, estimate, patching, (0, 3))
+    r = float(np.corrcoef(estimate.values.ravel(), patching.values.ravel())[0, 1])
+    _fails(ioi.check_attribution_ratio, r, estimate, patching, (0, 3))

@@ -139,7 +139,10 @@ def test_committed_notebook_has_no_outputs(path: Path) -> None:
 
 
 # course notebooks: run with every exercise filled in; how many checks print ✅ in each
-COURSE = {"02_induction_heads.ipynb": 9}  # exercises 1, 2 (two checks), 3 to 8
+COURSE = {
+    "02_induction_heads.ipynb": 9,  # exercises 1, 2 (two checks), 3 to 8
+    "03_indirect_object_identification.ipynb": 5,  # exercises 1 to 5
+}
 
 
 @pytest.mark.slow
