@@ -451,9 +451,15 @@ def _png(obj: UIElement, path: Path, scale: float, width: int | None, height: in
     result = _draw(obj, "png", scale, width, height, timeout)
     data = base64.b64decode(str(result["png"]).split(",", 1)[1])
     drawn = Image.open(io.BytesIO(data)).convert("RGBA")
-    # the canvas is transparent where nothing is drawn (its outermost half pixel): lay it on
-    # white like the page a screenshot would show
-    image = Image.alpha_composite(Image.new("RGBA", drawn.size, "white"), drawn).convert("RGB")
+    # the canvas is transparent where nothing is drawn (its outermost half pixel, the gaps
+    # between panels): lay it on the figure's own background (white by default)
+    plots = _plots(obj)
+    paper = str(plots[0].border_fill_color) if plots else "white"
+    try:
+        under = Image.new("RGBA", drawn.size, paper)
+    except ValueError:  # a color name PIL does not know
+        under = Image.new("RGBA", drawn.size, "white")
+    image = Image.alpha_composite(under, drawn).convert("RGB")
     size = (round(float(result["width"]) * scale), round(float(result["height"]) * scale))
     if image.size != size:  # rounding of fractional scales: at most a pixel
         image = image.resize(size, Image.Resampling.LANCZOS)

@@ -123,7 +123,6 @@ def scale_response(
     room = int(fig.height or 250) - (26 if title else 8) - 40 - 50
     fig.yaxis.axis_label = _fitting([_label(first), *_short_labels(first)], room,
                                     s["label_font_size"])  # fmt: skip
-    fig.grid.grid_line_color = "#eeeeee"
     colors = tuple(palette or s["lines"])
     items = []
     for i, (label, curve) in enumerate(curves):
@@ -166,7 +165,7 @@ def scale_response(
         Span(
             location=baseline,
             dimension="height",
-            line_color="#666666",
+            line_color="#888888",
             line_dash="dashed",
             line_width=1,
         )
@@ -178,7 +177,7 @@ def scale_response(
             y_units="screen",
             x_offset=3,
             text=f"baseline (α = {baseline:g})",
-            text_color="#444444",
+            text_color=s["text_color"],
             text_font=s["font"],
             text_font_size=s["tick_font_size"],
         )
@@ -273,12 +272,11 @@ def layer_profile(
         extra["y_range"] = Range1d(start=0, end=1)  # probabilities on their whole range
     fig = _figure(s, width, css_pixels(height or 240, "height"), title, **extra)
     if signed:
-        fig.add_layout(Span(location=0, dimension="width", line_color="#666666", line_width=1))
+        fig.add_layout(Span(location=0, dimension="width", line_color="#888888", line_width=1))
     fig.xaxis.axis_label = "layer"
     room = int(fig.height or 240) - (26 if title else 8) - 50 - 50
     fig.yaxis.axis_label = _fitting([_label(cube), *_short_labels(cube)], room,
                                     s["label_font_size"])  # fmt: skip
-    fig.grid.grid_line_color = "#eeeeee"
     fig.xaxis.ticker = FixedTicker(ticks=[int(v) for v in layers[:: max(1, len(layers) // 16)]])
     if show_heads:
         row, col = np.nonzero(np.isfinite(values))

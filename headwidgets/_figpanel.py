@@ -245,6 +245,7 @@ def panel(
             fig.title = Title(text=f"({names[i]}) {text}".rstrip())
             fig.title.text_font, fig.title.text_font_size = s["font"], s["title_font_size"]
             fig.title.text_font_style = "normal"
+            fig.title.text_color = s["text_color"]
     # the frames of a row start at one height: each panel keeps room above its frame for the
     # tallest title and legends of its row (else BokehJS clips the shorter ones at the bottom)
     for indices in rows:

@@ -64,7 +64,10 @@ OKABE_ITO: tuple[str, ...] = (
 )
 
 #: the house style; sizes in CSS px (96 = 1 inch) or as ``"column"`` (3.25 in), ``"text"``
-#: (6.75 in) or a length (``"3in"``); fonts in pt so they read at column width
+#: (6.75 in) or a length (``"3in"``); font sizes in pt (a number, or a string such as
+#: ``"8pt"``) so they read at column width; palettes are bokeh or matplotlib color-map names
+#: (``"viridis"``, ``"RdBu_r"``) or lists of colors; ``text_color``, ``axis_color`` and
+#: ``grid_color`` left at None follow the background (light on a dark one, see :data:`DARK`)
 HOUSE_STYLE: dict[str, Any] = {
     "width": "column",
     "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
@@ -80,7 +83,31 @@ HOUSE_STYLE: dict[str, Any] = {
     "highlight_color": "#000000",
     "highlight_width": 2.0,
     "background": "#ffffff",
+    "text_color": None,
+    "axis_color": None,
+    "grid_color": None,
     "toolbar": False,
+}
+#: a dark theme: ``style=hw.figures.DARK`` (or ``{**DARK, "tick_font_size": 7}``)
+DARK: dict[str, Any] = {
+    "background": "#1e1e1e",
+    "nan_color": "#4d4d4d",
+    "highlight_color": "#ffffff",
+}
+#: bare ColorBrewer names that are sequential (matplotlib orders them light to dark)
+_BREWER = (
+    "YlGn YlGnBu GnBu BuGn PuBuGn PuBu BuPu RdPu PuRd OrRd YlOrRd YlOrBr Purples Blues Greens "
+    "Oranges Reds Greys PuOr BrBG PRGn PiYG RdBu RdGy RdYlBu Spectral RdYlGn"
+).split()
+_MATPLOTLIB = {
+    "viridis": "Viridis256",
+    "magma": "Magma256",
+    "inferno": "Inferno256",
+    "plasma": "Plasma256",
+    "cividis": "Cividis256",
+    "turbo": "Turbo256",
+    "gray": "Greys256",
+    "grey": "Greys256",
 }
 _EFFECT_WORDS = ("effect", "ablation", "patching", "attribution", "logit_diff", "difference")
 _DASHES = ("solid", "dashed", "dotted", "dotdash")
@@ -90,30 +117,74 @@ _DASHES = ("solid", "dashed", "dotted", "dotdash")
 # style helpers
 
 
+def _luminance(color: str) -> float:
+    if not color.startswith("#") or len(color) < 7:
+        return 1.0
+    r, g, b = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
 def _style(style: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The house style with ``style``'s overrides: font sizes as CSS strings, the colors of
+    text, axes and grid chosen for the background where not given.
+
+    Example
+    -------
+    >>> s = _style({"tick_font_size": 7, "background": "#000000"})
+    >>> s["tick_font_size"], s["text_color"], s["highlight_color"]
+    ('7pt', '#e6e6e6', '#ffffff')
+    """
     unknown = set(style or {}) - set(HOUSE_STYLE)
     if unknown:
         raise TypeError(
             f"unknown style keys {sorted(unknown)}; expected some of {list(HOUSE_STYLE)}"
         )
-    return {**HOUSE_STYLE, **(style or {})}
+    s = {**HOUSE_STYLE, **(style or {})}
+    for key in ("title_font_size", "label_font_size", "tick_font_size"):
+        size = s[key]
+        if isinstance(size, (int, float)) and not isinstance(size, bool):
+            s[key] = f"{size:g}pt"  # a number is points
+        elif not (isinstance(size, str) and re.fullmatch(r"\d+(\.\d+)?(pt|px)", size)):
+            raise ValueError(f"{key} must be points (8, 7.5) or a string such as '8pt', '11px'")
+    dark = _luminance(str(s["background"])) < 0.4
+    s["text_color"] = s["text_color"] or ("#e6e6e6" if dark else "#444444")
+    s["axis_color"] = s["axis_color"] or ("#bdbdbd" if dark else "#000000")
+    s["grid_color"] = s["grid_color"] or ("#3a3a3a" if dark else "#eeeeee")
+    if dark and "highlight_color" not in (style or {}):
+        s["highlight_color"] = "#ffffff"  # black outlines vanish on a dark background
+    return s
 
 
 def _palette(palette: str | Sequence[str]) -> tuple[str, ...]:
+    """Colors of a bokeh palette name (``"Viridis256"``, ``"RdBu11"``), a matplotlib
+    color-map name (``"viridis"``, ``"Blues"``, ``"RdBu_r"``: ordered as matplotlib does, low
+    values first) or a list of colors."""
     if not isinstance(palette, str):
         return tuple(palette)
     from bokeh import palettes
 
     found = getattr(palettes, palette, None)
-    if isinstance(found, tuple):
+    if isinstance(found, tuple) and palette not in _BREWER:
         return found
-    if palette in palettes.all_palettes:
-        sizes = palettes.all_palettes[palette]
-        return tuple(sizes[max(sizes)])
-    raise ValueError(
-        f"unknown palette {palette!r}; use a bokeh.palettes name such as "
-        "'Viridis256', 'Cividis256', 'RdBu11', or a list of colors"
-    )
+    name, reverse = (palette[:-2], True) if palette.endswith("_r") else (palette, False)
+    colors: tuple[str, ...] | None = None
+    if name.lower() in _MATPLOTLIB:
+        colors = tuple(getattr(palettes, _MATPLOTLIB[name.lower()]))  # same order
+    else:
+        brewer = {b.lower(): b for b in _BREWER}.get(name.lower())
+        if brewer is not None:  # bokeh stores ColorBrewer maps dark/high end first
+            sizes = palettes.all_palettes[brewer]
+            colors = tuple(reversed(sizes[max(sizes)]))
+        elif name in palettes.all_palettes:
+            sizes = palettes.all_palettes[name]
+            colors = tuple(sizes[max(sizes)])
+    if colors is None:
+        raise ValueError(
+            f"unknown palette {palette!r}; use a bokeh.palettes name ('Viridis256', "
+            "'Cividis256', 'RdBu11'), a matplotlib color-map name ('viridis', 'magma', "
+            "'cividis', 'Blues', 'RdBu_r', ...) or a list of colors"
+        )
+    return tuple(reversed(colors)) if reverse else colors
 
 
 def _px(size: str) -> float:
@@ -132,6 +203,7 @@ def _figure(s: Mapping[str, Any], width: int, height: int, title: str | None, **
     )
     fig.background_fill_color = fig.border_fill_color = s["background"]
     fig.outline_line_color = None
+    fig.grid.grid_line_color = s["grid_color"]
     _title_style(fig, s)
     for axis in fig.axis:
         axis.axis_label_text_font = axis.major_label_text_font = s["font"]
@@ -139,6 +211,8 @@ def _figure(s: Mapping[str, Any], width: int, height: int, title: str | None, **
         axis.axis_label_text_font_style = "normal"
         axis.major_label_text_font_size = s["tick_font_size"]
         axis.minor_tick_line_color = None
+        axis.axis_label_text_color = axis.major_label_text_color = s["text_color"]
+        axis.axis_line_color = axis.major_tick_line_color = s["axis_color"]
     return fig
 
 
@@ -146,6 +220,7 @@ def _title_style(fig: Any, s: Mapping[str, Any]) -> None:
     if isinstance(fig.title, Title):
         fig.title.text_font, fig.title.text_font_size = s["font"], s["title_font_size"]
         fig.title.text_font_style = "normal"
+        fig.title.text_color = s["text_color"]
 
 
 def _legend(
@@ -162,6 +237,9 @@ def _legend(
         location=location,
         label_text_font=s["font"],
         label_text_font_size=s["tick_font_size"],
+        label_text_color=s["text_color"],
+        title_text_color=s["text_color"],
+        background_fill_color=s["background"],
         spacing=12 if horizontal else 0,  # entries side by side must not touch
         border_line_color=None,
         background_fill_alpha=0.8,
@@ -204,6 +282,8 @@ def _colorbar(mapper: LinearColorMapper, label: str, s: Mapping[str, Any], **kw:
         title_text_font_style="normal",
         major_label_text_font=s["font"],
         major_label_text_font_size=s["tick_font_size"],
+        title_text_color=s["text_color"],
+        major_label_text_color=s["text_color"],
         background_fill_color=s["background"],
         **kw,
     )

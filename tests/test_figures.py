@@ -419,6 +419,45 @@ def test_heatmap_of_a_comparison_draws_one_panel_per_model(score: xr.DataArray) 
         figures.head_heatmap(hw.compare(score, other), facet="query")
 
 
+def test_font_sizes_may_be_numbers_of_points(score: xr.DataArray) -> None:
+    fig = figures.head_heatmap(score, style={"tick_font_size": 7, "label_font_size": 8.5})
+    assert fig.xaxis[0].major_label_text_font_size == "7pt"
+    assert fig.xaxis[0].axis_label_text_font_size == "8.5pt"
+    with pytest.raises(ValueError, match=r"tick_font_size must be points"):
+        figures.head_heatmap(score, style={"tick_font_size": "big"})
+
+
+def test_palettes_take_matplotlib_and_bokeh_names(score: xr.DataArray) -> None:
+    from bokeh import palettes
+
+    def colors(palette: str) -> tuple[str, ...]:
+        fig = figures.head_heatmap(score, palette=palette)
+        return tuple(fig.select_one({"name": "cells"}).glyph.fill_color.transform.palette)
+
+    assert colors("viridis") == palettes.Viridis256 == colors("Viridis256")
+    assert colors("Blues")[0] == "#f7fbff"  # matplotlib order: light for low values
+    assert colors("RdBu")[0] == "#67001f" and colors("RdBu_r")[0] == "#053061"
+    assert colors("RdBu11") == palettes.RdBu11  # a bokeh name keeps bokeh's order
+    with pytest.raises(ValueError, match=r"unknown palette 'jet'.*'Viridis256'.*'viridis'"):
+        colors("jet")
+
+
+def test_dark_theme_recolors_text_axes_legends_and_color_bars(score: xr.DataArray) -> None:
+    fig = figures.head_heatmap(score, highlight=[(0, 0)], style=figures.DARK)
+    light = [
+        fig.xaxis[0].axis_label_text_color,
+        fig.yaxis[0].major_label_text_color,
+        fig.title.text_color,
+        fig.right[0].major_label_text_color,
+        fig.right[0].title_text_color,
+        fig.below[1].label_text_color,  # the legend under the heatmap
+    ]
+    assert set(light) == {"#e6e6e6"}
+    assert fig.xaxis[0].axis_line_color == "#bdbdbd"
+    assert fig.select_one({"name": "highlight"}).glyph.line_color == "#ffffff"
+    assert fig.border_fill_color == fig.below[1].background_fill_color == "#1e1e1e"
+
+
 def test_token_strip_colors_each_token_and_keeps_its_text(per_token: xr.DataArray) -> None:
     fig = figures.token_strip(per_token)
     data = fig.select_one({"name": "tokens"}).data_source.data
@@ -631,6 +670,26 @@ def test_svg_has_single_text_and_vector_colour_bars(camera_ready: dict[str, Path
         assert len(colors) >= 50, (name, len(colors))  # a smooth ramp, not a few bands
     heads = Counter(_texts(_svg_tree(camera_ready["heatmap.svg"])))
     assert heads["layer"] == heads["head"] == 1
+
+
+def _luminance(color: str) -> float:
+    if color.startswith("rgb"):
+        r, g, b = (int(v) / 255 for v in re.findall(r"\d+", color)[:3])
+    else:
+        r, g, b = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+@pytest.mark.browser
+def test_dark_svg_has_no_dark_text(effect: xr.DataArray, tmp_path: Path, browser: None) -> None:
+    grid = figures.panel(
+        [figures.head_heatmap(effect, highlight=[(1, 1)], style=figures.DARK),
+         figures.layer_profile(effect, style=figures.DARK)],
+        style=figures.DARK,
+    )  # fmt: skip
+    root = _svg_tree(hw.export(grid, tmp_path / "dark.svg"))
+    fills = [node.get("fill", "") for node in root.iter(f"{SVG}text")]
+    assert fills and [f for f in fills if _luminance(f) < 0.5] == []
 
 
 @pytest.mark.browser

@@ -164,7 +164,7 @@ def add_caption(
             text_font=s["font"],
             text_font_size=s["tick_font_size"],
             text_font_style="normal",
-            text_color="#444444",
+            text_color=s["text_color"],
             name=name,
         )
         fig.add_layout(caption, "below")
