@@ -151,8 +151,17 @@ class Refresher:
         self._graph, self._graph_out = capture_graph(self._eager)
 
     # -- public ------------------------------------------------------------------------
+    def _inside(self, spec: iv.Intervention) -> torch.Tensor:
+        """An edit inside attention (``attention_site.py``): eager, through ``intervene``."""
+        import torch
+
+        with torch.no_grad(), self.hm.intervene(spec):
+            return self.hm._forward(self.tokens.input_ids, self.keep)
+
     def logits(self, spec: iv.Intervention | None = None) -> torch.Tensor:
         """Logits (logits_to_keep, V) of the prompt under ``spec``, float32 on the CPU."""
+        if spec is not None and spec.attention:
+            return self._inside(spec)[0].float().cpu()
         self._write(spec or iv.Intervention())
         if self._graph is not None and self._graph_out is not None:
             self._graph.replay()
@@ -164,6 +173,8 @@ class Refresher:
     def logits_on_device(self, spec: iv.Intervention | None = None) -> torch.Tensor:
         """Like :meth:`logits` but left on the device (no copy; overwritten by the next call
         when a CUDA graph is in use)."""
+        if spec is not None and spec.attention:
+            return self._inside(spec)[0]
         self._write(spec or iv.Intervention())
         if self._graph is not None and self._graph_out is not None:
             self._graph.replay()

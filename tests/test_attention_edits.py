@@ -477,3 +477,14 @@ def test_cached_generation_equals_uncached_under_qkv_edits(llama: hw.HeadModel) 
         uncached = llama.model.generate(ids, max_new_tokens=8, do_sample=False, use_cache=False)
     assert torch.equal(cached, uncached)
     assert Intervention.from_json(spec.to_json()) == spec
+
+
+def test_the_refresher_runs_attention_edits_instead_of_dropping_them(gpt2: hw.HeadModel) -> None:
+    from headwidgets.refresh import Refresher
+
+    text = prompt(8)
+    spec = Intervention.sink({(1, 0): 0.0}) | Intervention.zero([(0, 2)])
+    with torch.no_grad(), gpt2.intervene(spec):
+        expected = gpt2.model(input_ids=gpt2.tokenize(text).input_ids).logits[0, -1]
+    got = Refresher(gpt2, text, cuda_graph="off").logits(spec)[-1]
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
