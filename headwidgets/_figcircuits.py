@@ -1,4 +1,5 @@
-"""Circuit figures (private; public through :mod:`headwidgets.figures`): self-repair bars.
+"""Circuit figures (private; public through :mod:`headwidgets.figures`): self-repair bars and
+head-set search curves.
 
 Example
 -------
@@ -19,14 +20,14 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from bokeh.models import ColumnDataSource, FactorRange, HoverTool
-from bokeh.models.annotations import Span
+from bokeh.models import ColumnDataSource, FactorRange, FixedTicker, HoverTool
+from bokeh.models.annotations import LegendItem, Span
 
 from headwidgets._export import Size, css_pixels, remember
-from headwidgets._figstyle import DIVERGING, _figure, _meta, _only, _style, _title
+from headwidgets._figstyle import DIVERGING, _figure, _legend, _meta, _only, _style, _title
 from headwidgets.cubes import as_cube
 
-__all__ = ["self_repair_figure"]
+__all__ = ["head_set_search_figure", "self_repair_figure"]
 
 
 def _ablated(cube: xr.DataArray) -> set[tuple[int, int]]:
@@ -107,4 +108,99 @@ def self_repair_figure(
         HoverTool(tooltips=[("", "@label"), ("kind", "@kind"), ("value", "@value{0.000}")])
     )
     remember(fig, cube, _meta("self_repair", cube, title=title, top=top))
+    return fig
+
+
+def head_set_search_figure(
+    cube: xr.DataArray,
+    title: str | None = None,
+    *,
+    width: Size | None = None,
+    height: Size | None = None,
+    style: Mapping[str, Any] | None = None,
+) -> Any:
+    """The fraction of the metric kept at every step of a
+    :func:`~headwidgets.scores.head_set_search`, against its size-matched random sets.
+
+    The chosen set is a line (x ticks name the head added or removed at each step); the
+    random sets are a band of mean ± one standard deviation with their min–max as whiskers;
+    a dashed rule marks the target.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from headwidgets.cubes import make_cube
+    >>> cube = make_cube(np.array([0.0, 0.6, 0.95]), ("step",), name="head_set_search",
+    ...     coords={"step": [0, 1, 2], "changed": ("step", ["", "1.2", "0.3"]),
+    ...             "size": ("step", [0, 1, 2]),
+    ...             **{f"random_{k}": ("step", [0.0, 0.1, 0.2]) for k in
+    ...                ("mean", "std", "min", "max")}}, attrs={"target": 0.9})
+    >>> head_set_search_figure(cube).xaxis[0].major_label_overrides[2]
+    '+0.3'
+    """
+    cube = as_cube(cube, require=())
+    needed = ("changed", "size", "random_mean", "random_std", "random_min", "random_max")
+    missing = [c for c in needed if c not in cube.coords]
+    if cube.dims != ("step",) or missing:
+        raise ValueError(
+            "head_set_search_figure needs a hw.scores.head_set_search cube (dims ('step',)); "
+            f"dims {cube.dims}, missing coords {missing}"
+        )
+    s = _style(style)
+    steps = np.asarray(cube["step"].values, dtype=int)
+    mean = np.asarray(cube["random_mean"].values, dtype=float)
+    std = np.asarray(cube["random_std"].values, dtype=float)
+    backward = cube.attrs.get("direction") == "backward"
+    sign = "−" if backward else "+"
+    labels = {
+        int(step): (f"{sign}{name}" if name else "none" if not backward else "all")
+        for step, name in zip(steps, cube["changed"].values, strict=True)
+    }
+    fig = _figure(
+        s, css_pixels(width or s["width"]), css_pixels(height or 240, "height"), _title(cube, title)
+    )
+    band = fig.varea(
+        x=steps, y1=mean - std, y2=mean + std, fill_color="#bbbbbb", fill_alpha=0.5, name="random"
+    )
+    whiskers = fig.segment(
+        x0=steps,
+        y0=cube["random_min"].values,
+        x1=steps,
+        y1=cube["random_max"].values,
+        line_color="#888888",
+        line_width=1,
+    )
+    source = ColumnDataSource(
+        {
+            "step": steps,
+            "value": np.asarray(cube.values, dtype=float),
+            "changed": [labels[int(x)] for x in steps],
+            "size": cube["size"].values,
+            "random": mean,
+        }
+    )
+    color = s["lines"][0]
+    line = fig.line("step", "value", source=source, line_color=color, line_width=s["line_width"])
+    dots = fig.scatter("step", "value", source=source, color=color, size=6, name="chosen")
+    target = cube.attrs.get("target")
+    if isinstance(target, (int, float)):
+        fig.add_layout(
+            Span(
+                location=float(target), dimension="width", line_dash="dashed", line_color="#666666"
+            )
+        )
+    fig.xaxis.ticker = FixedTicker(ticks=[int(x) for x in steps])
+    fig.xaxis.major_label_overrides = labels  # type: ignore[assignment]
+    fig.xaxis.major_label_orientation = 0.8
+    fig.xaxis.axis_label = "step (head " + ("removed)" if backward else "added)")
+    fig.yaxis.axis_label = "fraction of the metric kept"
+    fig.grid.grid_line_color = "#eeeeee"
+    items = [
+        LegendItem(label="chosen set", renderers=[line, dots]),
+        LegendItem(label="random sets (mean ± sd, min–max)", renderers=[band, whiskers]),
+    ]
+    fig.add_layout(_legend(items, s, "top_left"))
+    tips = [("step", "@step @changed"), ("size", "@size"), ("kept", "@value{0.000}")]
+    fig.add_tools(HoverTool(renderers=[dots], tooltips=[*tips, ("random mean", "@random{0.000}")]))
+    remember(fig, cube, _meta("head_set_search", cube, title=title))
     return fig

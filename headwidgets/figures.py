@@ -52,7 +52,7 @@ from headwidgets._export import (
     figure_metadata,
     find_browser,
 )
-from headwidgets._figcircuits import self_repair_figure
+from headwidgets._figcircuits import head_set_search_figure, self_repair_figure
 from headwidgets._figgrid import cube_difference, difference_cube, head_heatmap
 from headwidgets._figlines import Reduction as Reduction
 from headwidgets._figlines import layer_profile, scale_response
@@ -81,6 +81,7 @@ __all__ = [
     "figure_metadata",
     "find_browser",
     "head_heatmap",
+    "head_set_search_figure",
     "layer_profile",
     "panel",
     "scale_response",
@@ -99,6 +100,7 @@ for _builder in (
     layer_profile,
     panel,
     self_repair_figure,
+    head_set_search_figure,
 ):
     _builder.__module__ = __name__
 del _builder

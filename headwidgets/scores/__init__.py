@@ -10,7 +10,8 @@ Causal: :func:`ablation_effect`, :func:`activation_patching`, :func:`scale_respo
 :func:`patch_heads` (a head set at once), :func:`attribution_patching`,
 :func:`direct_logit_attribution` (:func:`direct_effects` for every component).
 Circuits: :func:`path_patching` (sender head → receiver q/k/v or → logits),
-:func:`self_repair` (total vs direct effect of an ablation, who compensates).
+:func:`self_repair` (total vs direct effect of an ablation, who compensates),
+:func:`head_set_search` (greedy minimal head sets against size-matched random sets).
 
 Inside attention: :func:`capture` (q, k, v, logits, patterns of chosen heads),
 :func:`qk_frequency` (rotary frequency shares of attention logits),
@@ -42,6 +43,7 @@ from headwidgets.scores.causal import (
 )
 from headwidgets.scores.circuits import path_patching
 from headwidgets.scores.controls import TopKControl, random_heads, topk_vs_random
+from headwidgets.scores.head_sets import head_set_search
 from headwidgets.scores.inside import attention_sweep, capture, qk_frequency
 from headwidgets.scores.patterns import (
     STATISTICS,
@@ -77,6 +79,7 @@ __all__ = [
     "duplicate_token",
     "entropy",
     "future_influence",
+    "head_set_search",
     "induction",
     "ov_copying",
     "ov_eigenvalues",
