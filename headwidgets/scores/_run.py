@@ -444,6 +444,14 @@ def stack_prompts(cubes: Sequence[Any], texts: Sequence[str], reduce: Reduce | N
         values = [c.attrs.get(key) for c in cubes]
         same = all(v == values[0] for v in values)
         attrs[key] = values[0] if same else json.dumps(values, default=str)
+    if "long_name" in attrs and any(c.attrs.get("long_name") != attrs["long_name"] for c in cubes):
+        # per-prompt titles (they name each prompt's tokens) stay in long_names; the title of
+        # the stacked cube is short, so that grids and figures can show it
+        attrs["long_names"] = attrs["long_name"]
+        label = str(cubes[0].name or "score").replace("_", " ")
+        attrs["long_name"] = (
+            f"{label}, {reduce} over {len(cubes)} prompts" if reduce else f"{label}, per prompt"
+        )
     cube.attrs = attrs
     if reduce is not None:
         how = cube.median if reduce == "median" else cube.mean
