@@ -221,6 +221,21 @@ def test_induction_2l_zeroing_top2_induction_heads_breaks_only_the_second_copy(i
     assert abs(first_abl - first) < 0.3, (first, first_abl)
 
 
+def test_induction_2l_layer1_heads_read_the_previous_token_head_through_their_keys(induction_hm):
+    """K-composition: zeroing 0.1 where the keys are (first copy) removes the induction
+    pattern; zeroing it where the queries are (second copy) leaves it."""
+    prompts = _repeat_prompts(8)
+    n = N_REPEAT
+    clean, _ = _induction_scores(induction_hm, prompts)
+    sides = {}
+    for side, positions in (("key", range(1, n + 1)), ("query", range(n + 1, 2 * n + 1))):
+        with induction_hm.intervene(hw.Intervention.zero([(0, 1)], positions=positions)):
+            sides[side], _ = _induction_scores(induction_hm, prompts)
+    assert clean[1].min() > 0.8, clean
+    assert sides["key"][1].max() < 0.3, sides["key"]
+    assert sides["query"][1].min() > 0.7, sides["query"]
+
+
 # ---------------------------------------------------------------------------------------------
 # circuits-4l
 # ---------------------------------------------------------------------------------------------
