@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "top_heads": "headwidgets.cubes",
     "compare": "headwidgets.cubes",
     "overlap": "headwidgets.cubes",
+    "overlap_table": "headwidgets.cubes",
     # scores
     "attention": "headwidgets.scores.patterns",
     "random_heads": "headwidgets.scores.controls",

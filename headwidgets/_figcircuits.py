@@ -1,5 +1,5 @@
-"""Circuit figures (private; public through :mod:`headwidgets.figures`): self-repair bars and
-head-set search curves.
+"""Circuit figures (private; public through :mod:`headwidgets.figures`): self-repair bars,
+head-set search curves and the overlap of head sets.
 
 Example
 -------
@@ -19,15 +19,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
-from bokeh.models import ColumnDataSource, FactorRange, FixedTicker, HoverTool
-from bokeh.models.annotations import LegendItem, Span
+from bokeh.models import ColumnDataSource, FactorRange, FixedTicker, HoverTool, LinearColorMapper
+from bokeh.models.annotations import ColorBar, LegendItem, Span
 
 from headwidgets._export import Size, css_pixels, remember
 from headwidgets._figstyle import DIVERGING, _figure, _legend, _meta, _only, _style, _title
 from headwidgets.cubes import as_cube
 
-__all__ = ["head_set_search_figure", "self_repair_figure"]
+__all__ = ["head_set_search_figure", "overlap_figure", "self_repair_figure"]
 
 
 def _ablated(cube: xr.DataArray) -> set[tuple[int, int]]:
@@ -203,4 +204,76 @@ def head_set_search_figure(
     tips = [("step", "@step @changed"), ("size", "@size"), ("kept", "@value{0.000}")]
     fig.add_tools(HoverTool(renderers=[dots], tooltips=[*tips, ("random mean", "@random{0.000}")]))
     remember(fig, cube, _meta("head_set_search", cube, title=title))
+    return fig
+
+
+def overlap_figure(
+    table: pd.DataFrame,
+    value: str = "overlap",
+    title: str | None = None,
+    *,
+    width: Size | None = None,
+    height: Size | None = None,
+    style: Mapping[str, Any] | None = None,
+) -> Any:
+    """A set × set matrix of :func:`~headwidgets.cubes.overlap_table` (``value``:
+    ``"overlap"`` or ``"jaccard"``); each cell reads ``observed (random expectation)``.
+
+    Example
+    -------
+    >>> from headwidgets.cubes import overlap_table
+    >>> table = overlap_table({"a": [(0, 1)], "b": [(0, 1), (1, 1)], "c": [(1, 0)]}, total=8)
+    >>> overlap_figure(table).select_one({"name": "cells"}).data_source.data["text"][0]
+    '1.00 (0.25)'
+    """
+    if value not in ("overlap", "jaccard"):
+        raise ValueError(f"value must be 'overlap' or 'jaccard', got {value!r}")
+    needed = {"a", "b", value, f"expected_{value}"}
+    if not isinstance(table, pd.DataFrame) or not needed <= set(table.columns):
+        raise ValueError(f"overlap_figure needs an overlap_table DataFrame with columns {needed}")
+    s = _style(style)
+    names = list(dict.fromkeys([*table["a"].astype(str), *table["b"].astype(str)]))
+    data: dict[str, list[Any]] = {"x": [], "y": [], "value": [], "text": []}
+    for row in table.itertuples(index=False):
+        observed, expected = float(getattr(row, value)), float(getattr(row, f"expected_{value}"))
+        for x, y in ((row.a, row.b), (row.b, row.a)):
+            data["x"].append(str(x))
+            data["y"].append(str(y))
+            data["value"].append(observed)
+            data["text"].append(f"{observed:.2f} ({expected:.2f})")
+    source = ColumnDataSource(data)
+    side = css_pixels(width or s["width"])
+    fig = _figure(
+        s,
+        side,
+        css_pixels(height or side, "height"),
+        title or f"head-set {value} (random expectation)",
+        x_range=FactorRange(factors=names),
+        y_range=FactorRange(factors=names[::-1]),
+    )
+    mapper = LinearColorMapper(palette=s["sequential"], low=0.0, high=1.0)
+    fig.rect(
+        "x",
+        "y",
+        1,
+        1,
+        source=source,
+        fill_color={"field": "value", "transform": mapper},
+        line_color="#ffffff",
+        name="cells",
+    )
+    fig.text(
+        "x",
+        "y",
+        text="text",
+        source=source,
+        text_align="center",
+        text_baseline="middle",
+        text_font_size=s["tick_font_size"],
+        text_color="#ffffff",
+    )
+    fig.add_layout(ColorBar(color_mapper=mapper, width=8), "right")
+    fig.grid.grid_line_color = None
+    fig.add_tools(HoverTool(tooltips=[("sets", "@x · @y"), (value, "@text")]))
+    remember(fig, None, {"figure": "overlap", "value": value, "total": table.attrs.get("total")})
     return fig

@@ -40,6 +40,7 @@ __all__ = [
     "make_cube",
     "model_attrs",
     "overlap",
+    "overlap_table",
     "save_cube",
     "top_heads",
 ]
@@ -631,3 +632,93 @@ def overlap(heads_a: Iterable[Any] | pd.DataFrame, heads_b: Iterable[Any] | pd.D
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
+
+
+def _expected_overlap(size_a: int, size_b: int, total: int) -> tuple[float, float]:
+    """E[|A ∩ B| / min] and E[Jaccard] of random sets of these sizes out of ``total`` heads
+    (the intersection is hypergeometric)."""
+    if size_a == 0 or size_b == 0:
+        return 0.0, 1.0 if size_a == size_b == 0 else 0.0
+    ways = math.comb(total, size_b)
+    e_min, e_jaccard = 0.0, 0.0
+    for k in range(max(0, size_a + size_b - total), min(size_a, size_b) + 1):
+        p = math.comb(size_a, k) * math.comb(total - size_a, size_b - k) / ways
+        e_min += p * k / min(size_a, size_b)
+        e_jaccard += p * k / (size_a + size_b - k)
+    return e_min, e_jaccard
+
+
+def overlap_table(
+    sets: Mapping[str, Any] | Sequence[Any],
+    k: int | None = None,
+    total: int | None = None,
+    largest: bool = True,
+) -> pd.DataFrame:
+    """Pairwise overlap of N head sets (or cubes), with what random sets would give.
+
+    For every pair: ``overlap`` = |A ∩ B| / min(|A|, |B|), ``jaccard`` = |A ∩ B| / |A ∪ B|
+    (what :func:`overlap` returns), and their expectations for random sets of the same sizes
+    drawn from ``total`` heads (``expected_overlap`` = max(|A|, |B|)/total; the expected
+    Jaccard from the hypergeometric law of |A ∩ B|).
+
+    Parameters
+    ----------
+    sets
+        ``{name: set}`` or a list (named ``"0"``, ``"1"``, ...). A set is an iterable of
+        (layer, head) pairs, a :func:`top_heads` DataFrame, an ``Intervention`` or a
+        (layer, head) cube, which gives its top ``k`` heads.
+    k
+        Heads taken from each cube (required when a cube is given).
+    total
+        Heads in the model (layers × heads); default: the size of a given cube.
+    largest
+        Take the largest (default) or smallest values of the cubes.
+
+    Example
+    -------
+    >>> table = overlap_table({"ioi": [(0, 1), (1, 2)], "colors": [(1, 2), (1, 3), (0, 0)]},
+    ...                       total=8)
+    >>> table[["a", "b", "intersection", "overlap", "expected_overlap"]].to_dict("records")
+    [{'a': 'ioi', 'b': 'colors', 'intersection': 1, 'overlap': 0.5, 'expected_overlap': 0.375}]
+    """
+    named = dict(sets) if isinstance(sets, Mapping) else {str(i): s for i, s in enumerate(sets)}
+    if len(named) < 2:
+        raise ValueError(f"overlap_table needs at least 2 head sets, got {len(named)}")
+    heads: dict[str, set[tuple[int, int]]] = {}
+    for name, item in named.items():
+        if isinstance(item, xr.DataArray):
+            if k is None:
+                raise ValueError(f"set {name!r} is a cube: pass k= (how many top heads to take)")
+            total = total or int(item.sizes["layer"] * item.sizes["head"])
+            heads[str(name)] = _head_set(top_heads(item, k, largest=largest))
+        else:
+            heads[str(name)] = _head_set(item)
+    if total is None:
+        raise ValueError("pass total= (the number of heads in the model, layers × heads)")
+    biggest = max(len(h) for h in heads.values())
+    if biggest > total:
+        raise ValueError(f"a set has {biggest} heads but total={total}; total is layers × heads")
+    rows = []
+    names = list(heads)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            set_a, set_b = heads[a], heads[b]
+            both = len(set_a & set_b)
+            smaller = min(len(set_a), len(set_b))
+            e_min, e_jaccard = _expected_overlap(len(set_a), len(set_b), total)
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "size_a": len(set_a),
+                    "size_b": len(set_b),
+                    "intersection": both,
+                    "overlap": both / smaller if smaller else float("nan"),
+                    "jaccard": overlap(set_a, set_b),
+                    "expected_overlap": e_min,
+                    "expected_jaccard": e_jaccard,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table.attrs["total"] = total
+    return table

@@ -52,7 +52,7 @@ from headwidgets._export import (
     figure_metadata,
     find_browser,
 )
-from headwidgets._figcircuits import head_set_search_figure, self_repair_figure
+from headwidgets._figcircuits import head_set_search_figure, overlap_figure, self_repair_figure
 from headwidgets._figgrid import cube_difference, difference_cube, head_heatmap
 from headwidgets._figlines import Reduction as Reduction
 from headwidgets._figlines import layer_profile, scale_response
@@ -83,6 +83,7 @@ __all__ = [
     "head_heatmap",
     "head_set_search_figure",
     "layer_profile",
+    "overlap_figure",
     "panel",
     "scale_response",
     "self_repair_figure",
@@ -101,6 +102,7 @@ for _builder in (
     panel,
     self_repair_figure,
     head_set_search_figure,
+    overlap_figure,
 ):
     _builder.__module__ = __name__
 del _builder

@@ -11,7 +11,8 @@ Causal: :func:`ablation_effect`, :func:`activation_patching`, :func:`scale_respo
 :func:`direct_logit_attribution` (:func:`direct_effects` for every component).
 Circuits: :func:`path_patching` (sender head → receiver q/k/v or → logits),
 :func:`self_repair` (total vs direct effect of an ablation, who compensates),
-:func:`head_set_search` (greedy minimal head sets against size-matched random sets).
+:func:`head_set_search` (greedy minimal head sets against size-matched random sets),
+:func:`attention_rollout` (a (query, key) cube, under an intervention).
 
 Inside attention: :func:`capture` (q, k, v, logits, patterns of chosen heads),
 :func:`qk_frequency` (rotary frequency shares of attention logits),
@@ -61,6 +62,7 @@ from headwidgets.scores.patterns import (
     token_set,
 )
 from headwidgets.scores.retrieval import retrieval
+from headwidgets.scores.rollout import attention_rollout
 from headwidgets.scores.self_repair import self_repair
 from headwidgets.scores.weights import ov_copying, ov_eigenvalues, value_weight
 
@@ -71,6 +73,7 @@ __all__ = [
     "activation_patching",
     "attention",
     "attention_distance",
+    "attention_rollout",
     "attention_sweep",
     "attribution_patching",
     "capture",
