@@ -20,10 +20,14 @@ How it runs: ONE attention function, registered with transformers' ``AttentionIn
 under :data:`NAME`, is switched on only inside :func:`switched` (the user's
 ``attn_implementation`` is restored on every exit path, exceptions included). It receives
 q (after rotary embeddings), k and v per key/value head, the mask and the scaling. Every
-layer first runs the user's own kernel (sdpa stays sdpa); only the edited heads of the edited
-layers are recomputed from q, k, v and spliced into its output, so editing one head does not
-make the model eager. Models whose attention does not dispatch through the interface
-(``gpt_neo`` in transformers 5.x) get :class:`AttentionSiteError` naming those that do.
+layer first runs the user's own kernel (sdpa stays sdpa, eager stays eager; a flash or flex
+kernel is replaced by sdpa inside the block, whose masks this function can read); only the
+edited (row, head) pairs of the edited layers are recomputed from q, k, v and spliced into its
+output, so editing one head does not make the model eager. q/k/v edits
+(``attention_vectors.py``) change q, k, v before the kernel runs; readers
+(``HeadModel.capture_attention``) see each call after the edits. Models whose attention does
+not dispatch through the interface (``gpt_neo`` in transformers 5.x) get
+:class:`AttentionSiteError` naming those that do.
 
 Positions are absolute (the KV-cache offset is followed), so generation with a cache equals
 uncached generation under the same edits.
@@ -327,12 +331,6 @@ class LayerPatternEdit:
             "key_ids",
         )
 
-    def to(self, device: Any) -> LayerPatternEdit:
-        return LayerPatternEdit(
-            **{name: getattr(self, name).to(device) for name in self._tensors()},
-            key_texts=self.key_texts,
-        )
-
 
 TokenId = Callable[[str], int]
 """text -> its single token id (raises when the text is not one token)."""
@@ -439,13 +437,6 @@ def check_heads(specs: Sequence[Any], n_layers: int, n_heads: int) -> None:
 # ======================================================================================
 # The registered attention function and the ``with`` block that switches a model to it
 # ======================================================================================
-
-
-class Offset:
-    """Absolute position of the current call's first token (a KV-cache offset); any object
-    with an int ``value`` works (``interventions._track_offset`` yields one)."""
-
-    value: int = 0
 
 
 class _Ids:
@@ -910,7 +901,8 @@ def switched(
 
     ``plans`` (layer -> compiled pattern edits) and ``vectors`` (layer -> compiled q/k/v
     edits, ``attention_vectors.py``) act on the layers' attention; ``readers`` (layer ->
-    ``fn(layer, Read)``) see each call after the edits. ``offset.value`` is
+    ``fn(layer, Read)``) see each call after the edits. ``offset.value`` (an object with an
+    int ``value``, e.g. from ``interventions._track_offset``) is
     the absolute position of each call's first token. The user's ``attn_implementation`` is
     restored on exit (exceptions included); nested blocks stack (an inner block's edit of a
     head acts after the outer one's). Every edited layer must run its attention through the
