@@ -488,3 +488,40 @@ def test_the_refresher_runs_attention_edits_instead_of_dropping_them(gpt2: hw.He
         expected = gpt2.model(input_ids=gpt2.tokenize(text).input_ids).logits[0, -1]
     got = Refresher(gpt2, text, cuda_graph="off").logits(spec)[-1]
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+
+
+DECODERS = [a for a in SITE_ARCHS if a not in ("bert", "roberta", "distilbert")]
+
+
+@pytest.mark.parametrize("arch", DECODERS)
+def test_cached_steps_give_the_logits_of_the_uncached_edited_run(arch: str) -> None:
+    from headwidgets._compat import cache_kwargs, output_cache
+
+    hm = tiny(arch)
+    text = prompt(12)
+    direction = torch.linspace(-1.0, 1.0, hm.head_dim).tolist()
+    spec = (
+        Intervention.window({(0, 1): 3}, sinks=1)
+        | Intervention.sink({(1, 0): 0.0}, positions=[4, 9, 11])
+        | Intervention.reweight({(1, 2): 0.1}, keys=[text.split()[2]])
+        | Intervention.mix({(1, 3): 0.5}, toward="uniform")
+        | Intervention.temperature({(0, 2): 0.5})
+        | Intervention.qkv_add("k", {(0, 0): 2.0}, direction, positions=[2, 10])
+    )
+    ids = hm.tokenize(text).input_ids
+    with torch.no_grad(), hm.intervene(spec):
+        full = hm.model(input_ids=ids).logits[0]
+        out = hm.model(input_ids=ids[:, :7], use_cache=True)
+        steps = [out.logits[0]]
+        for position in range(7, ids.shape[1]):
+            cache = output_cache(out)
+            out = hm.model(
+                input_ids=ids[:, position : position + 1],
+                use_cache=True,
+                **cache_kwargs(hm.model, cache),
+            )
+            steps.append(out.logits[0])
+    torch.testing.assert_close(torch.cat(steps), full, atol=1e-5, rtol=0)
+    with torch.no_grad():
+        plain = hm.model(input_ids=ids).logits[0]
+    assert not torch.allclose(plain, full, atol=1e-4)
