@@ -1,4 +1,5 @@
-"""Make the README's example figure: ``docs/images/head_heatmap.svg`` and ``.png``.
+"""Make the README's figures: ``docs/images/head_heatmap.svg``/``.png`` and the two-panel,
+column-width paper figure ``docs/images/induction_panel.pdf``/``.svg``/``.png`` (+ ``.nc``).
 
 Run from the repository root (needs chromium and chromium-driver for SVG/PNG)::
 
@@ -68,6 +69,16 @@ def main() -> None:
         path = hw.export(fig, IMAGES / f"head_heatmap{suffix}", scale=scale)
         print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     print("source:", "synthetic cube" if synthetic else "induction-2l induction scores")
+    if not synthetic:
+        paper_figure(cube)
+
+
+def paper_figure(scores: xr.DataArray) -> None:
+    """The README's two-panel figure, made as its code block makes it (one column wide)."""
+    fig = hw.figures.panel([head_heatmap(scores), hw.figures.layer_profile(scores)])
+    for suffix in (".pdf", ".svg", ".png"):
+        path = hw.export(fig, IMAGES / f"induction_panel{suffix}", data=suffix == ".pdf")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

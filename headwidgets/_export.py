@@ -401,7 +401,12 @@ def _draw(obj: UIElement, format: Literal["svg", "png"], scale: float, width: in
     # SVG context either way, but with output_backend="svg" BokehJS lays out any legend in a
     # side panel (above/below/right) with a collapsed, zero-height frame
     with _print_ready(obj, None), _sized(obj, width, height):
+        owner = obj.document
         item = json.dumps(json_item(obj))  # type: ignore[arg-type]
+        if owner is None and obj.document is not None:
+            # json_item put the figure in a document of its own: take it out again, so the
+            # figure can still be shown (show(fig)) or exported after this export
+            obj.document.remove_root(obj)
     with _driver(scale) as driver:
         if _BROWSER.host_uses % _HOST_RELOAD_EVERY == 0:
             if _BROWSER.host is None or not _BROWSER.host.exists():

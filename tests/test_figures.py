@@ -693,6 +693,34 @@ def test_dark_svg_has_no_dark_text(effect: xr.DataArray, tmp_path: Path, browser
 
 
 @pytest.mark.browser
+def test_the_readme_paper_figure_passes_the_camera_ready_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: None
+) -> None:
+    from tests.test_readme import readme_blocks
+
+    (block,) = [b for b in readme_blocks() if "hw.figures.panel(" in b.code]
+    assert len([line for line in block.code.splitlines() if line.strip()]) <= 5
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block.code, "README.md", "exec"), {})
+    pdf = tmp_path / "induction.pdf"
+    assert [f for f in _pdf_fonts(pdf) if "Type 3" in f["type"] or f["emb"] != "yes"] == []
+    words = Counter(_pdf_text(pdf).split())
+    assert words["head"] == 1 and words["(a)"] == words["(b)"] == 1, words
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf.read_bytes())
+    assert box is not None and float(box[1]) / 72 == pytest.approx(3.25, abs=0.1)  # one column
+    assert hw.cubes.cube_names(tmp_path / "induction.nc") == ["a_induction", "b_induction"]
+
+
+@pytest.mark.browser
+def test_a_figure_can_be_shown_again_after_an_export(
+    score: xr.DataArray, tmp_path: Path, browser: None
+) -> None:
+    fig = figures.head_heatmap(score)
+    hw.export(fig, tmp_path / "heads.svg")
+    assert fig.document is None  # show(fig) in a notebook would fail on a figure in a document
+
+
+@pytest.mark.browser
 def test_html_opens_offline_in_chromium_without_network_requests(
     effect: xr.DataArray, tmp_path: Path, browser: None
 ) -> None:
