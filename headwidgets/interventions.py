@@ -336,7 +336,18 @@ class Intervention:
         toward: MixTarget = "identity",
         positions: Sequence[int] | None = None,
     ) -> Intervention:
-        """A' = (1 − t)·A + t·P, P = ``"identity"``, ``"uniform"`` or ``"previous"``; t ∈ [0, 1]."""
+        """A' = (1 − t)·A + t·P, P = ``"identity"``, ``"uniform"`` or ``"previous"``; t ∈ [0, 1].
+
+        Example
+        -------
+        >>> import headwidgets as hw
+        >>> hm = hw.load("induction-2l")
+        >>> with hm.intervene(Intervention.mix({(1, 0): 1.0}, toward="identity")):
+        ...     cubes = hm.capture("ba be bi bo ba be bi bo", ["pattern"], heads=[(1, 0)])
+        >>> pattern = cubes["pattern"].sel(layer=1, head=0).values   # every row on itself
+        >>> bool((pattern.diagonal() == 1.0).all())
+        True
+        """
         return cls(attention=att.edits("mix", ts, positions, toward=toward))
 
     @classmethod
@@ -346,7 +357,14 @@ class Intervention:
         sinks: int = 1,
         positions: Sequence[int] | None = None,
     ) -> Intervention:
-        """A streaming head: keep keys k < sinks or q − k < width, renormalised; width ≥ 1."""
+        """A streaming head: keep keys k < sinks or q − k < width, renormalised; width ≥ 1.
+
+        Example
+        -------
+        >>> spec = Intervention.window({(1, 0): 4}, sinks=1) | Intervention.zero([(0, 1)])
+        >>> [e.kind for e in spec.attention], len(spec.edits)
+        (['window'], 1)
+        """
         return cls(attention=att.edits("window", widths, positions, sinks=sinks))
 
     @classmethod
