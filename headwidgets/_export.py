@@ -329,6 +329,26 @@ def _print_ready(obj: Any, backend: Literal["svg"] | None) -> Iterator[None]:
 # removes it again: ~0.2 s for a 32 x 32 heatmap.
 _EXPORT_SCRIPT = r"""
 const item = JSON.parse(arguments[0]), format = arguments[1];
+// Each visible label gets the length it has here (DejaVu Sans, which BokehJS placed it for)
+// as textLength, so a viewer that substitutes another font keeps every label's extent and
+// right-aligned labels stay aligned.
+const pinTextLengths = (source) => {
+  const svg = new DOMParser().parseFromString(source, "image/svg+xml").documentElement;
+  const host = document.createElement("div");
+  host.style.cssText = "position: absolute; left: -10000px; top: 0";
+  host.appendChild(svg);
+  document.body.appendChild(host);
+  for (const text of svg.querySelectorAll("text")) {
+    if (text.getAttribute("fill") === "none" || !text.textContent) continue;
+    const length = text.getComputedTextLength();
+    if (length > 0) {
+      text.setAttribute("textLength", length.toFixed(2));
+      text.setAttribute("lengthAdjust", "spacingAndGlyphs");
+    }
+  }
+  host.remove();
+  return new XMLSerializer().serializeToString(svg);
+};
 const done = arguments[arguments.length - 1];
 const root = document.getElementById("root");
 root.replaceChildren();
@@ -341,7 +361,7 @@ Bokeh.embed.embed_item(item, target).then((views) => {
     let result;
     try {
       if (format === "svg") {
-        result = {svg: view.export("svg").ctx.get_serialized_svg(true)};
+        result = {svg: pinTextLengths(view.export("svg").ctx.get_serialized_svg(true))};
       } else {
         const layer = view.export("png", true);
         const {width, height} = layer.bbox;

@@ -842,6 +842,26 @@ def _text_boxes(path: Path) -> dict[str, Any]:
         return dict(driver.execute_script(_TEXT_BOXES))
 
 
+@pytest.mark.browser
+def test_svg_labels_keep_their_extent_when_a_viewer_substitutes_the_font(
+    camera_ready: dict[str, Path], tmp_path: Path
+) -> None:
+    original = camera_ready["heatmap.svg"]
+    text = original.read_text(encoding="utf-8")
+    assert 'font-family="DejaVu Sans' in text
+    substituted = tmp_path / "substituted.svg"
+    substituted.write_text(re.sub(r'font-family="[^"]*"', 'font-family="Liberation Mono"', text))
+    before, after = _text_boxes(original)["boxes"], _text_boxes(substituted)["boxes"]
+    rotated = [
+        abs(float((re.findall(r"[-\d.e]+", node.get("transform", "")) or ["1", "0"])[1])) > 0.5
+        for node in _svg_tree(original).iter(f"{SVG}text")
+    ]
+    assert len(before) == len(after) == len(rotated) > 20
+    for a, b, turned in zip(before, after, rotated, strict=True):
+        ends = ("top", "bottom") if turned else ("left", "right")  # along the text
+        assert [b[end] for end in ends] == pytest.approx([a[end] for end in ends], abs=0.6), a
+
+
 KINDS = ["heatmap", "effect", "pattern", "scale", "profile", "difference", "tokens", "panel",
          "models"]  # fmt: skip
 
