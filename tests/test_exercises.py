@@ -315,3 +315,22 @@ def test_attribution_ratio_check_wants_one_heads_ratio(capsys, ioi_hm, ds):
     _fails(ioi.check_attribution_ratio, 1 / ratio, estimate, patching, (0, 3))
     r = float(np.corrcoef(estimate.values.ravel(), patching.values.ravel())[0, 1])
     _fails(ioi.check_attribution_ratio, r, estimate, patching, (0, 3))
+
+
+def test_notebooks_solutions_folder_reexports_the_package_checks():
+    """Older copies of the notebooks import ``solutions`` from the notebooks folder."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "notebooks"
+    sys.path.insert(0, str(folder))
+    try:
+        for name, module in (("induction", induction), ("ioi", ioi)):
+            shim = importlib.import_module(f"solutions.{name}")
+            assert shim.__all__ == module.__all__
+            assert all(getattr(shim, item) is getattr(module, item) for item in module.__all__)
+    finally:
+        sys.path.remove(str(folder))
+        for key in [k for k in sys.modules if k == "solutions" or k.startswith("solutions.")]:
+            del sys.modules[key]
