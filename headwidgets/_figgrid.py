@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, Range1d
 from bokeh.models.annotations import LegendItem
 
@@ -18,8 +19,10 @@ from headwidgets._export import Size, css_pixels, figure_metadata, remember
 from headwidgets._figstyle import (
     _cells,
     _colorbar,
+    _colors,
     _figure,
     _head_pairs,
+    _ink,
     _is_effect,
     _is_probability,
     _label,
@@ -51,6 +54,7 @@ def head_heatmap(
     highlight_label: str = "highlighted heads",
     facet: str | None = None,
     ncols: int | None = None,
+    values: bool | str = False,
 ) -> Any:
     """Layer × head heatmap of a (layer, head) cube, one rect glyph per head.
 
@@ -84,6 +88,10 @@ def head_heatmap(
         Overrides of :data:`HOUSE_STYLE`.
     highlight_label
         The legend's name for the outlined heads.
+    values
+        Print each cell's value in it: ``True`` (two decimals) or a format spec such as
+        ``".1f"`` or ``".0%"``; black or white, whichever reads on the cell. The font shrinks
+        to fit the cells, down to 6 pt; below that a ValueError says to widen the figure.
     facet, ncols
         Draw one heatmap per value of this dim (``"model"``, ``"prompt"`` or ``"scale"``)
         on one color scale, as a :func:`~headwidgets.figures.panel` with ``ncols`` per row.
@@ -123,18 +131,20 @@ def head_heatmap(
             height=height,
             style=style,
             highlight_label=highlight_label,
+            values=values,
         )
     cube = _only(cube, ("layer", "head"), "head_heatmap")
     s = _style(style)
-    values = np.asarray(cube.values, dtype=float)
-    n_layers, n_heads = values.shape
+    printed: bool | str = values
+    grid = np.asarray(cube.values, dtype=float)
+    n_layers, n_heads = grid.shape
     layers, heads = cube["layer"].values, cube["head"].values
-    signed = _is_effect(cube, values) if diverging is None else diverging
-    mapper = _mapper(values, palette, signed, low, high, s, _is_probability(cube, values))
+    signed = _is_effect(cube, grid) if diverging is None else diverging
+    mapper = _mapper(grid, palette, signed, low, high, s, _is_probability(cube, grid))
     label = _label(cube)
     title = _title(cube, title)
     pairs = _head_pairs(highlight)
-    has_nan = bool(np.isnan(values).any())
+    has_nan = bool(np.isnan(grid).any())
     legend_h = 20 if (pairs or has_nan) else 0
 
     width = css_pixels(width or s["width"])
@@ -168,7 +178,7 @@ def head_heatmap(
             "y": row.ravel(),
             "layer": layers[row.ravel()],
             "head": heads[col.ravel()],
-            "value": values.ravel(),
+            "value": grid.ravel(),
         }
     )
     _cells(
@@ -177,6 +187,9 @@ def head_heatmap(
         mapper,
         [("layer", "@layer"), ("head", "@head"), (label, "@value{0.0000}")],
     )
+
+    if printed is not False:
+        _print_values(fig, grid, mapper, printed, frame_w / n_heads, (height - 70) / n_layers, s)
 
     layer_at = {int(v): i for i, v in enumerate(layers)}
     head_at = {int(v): i for i, v in enumerate(heads)}
@@ -213,7 +226,7 @@ def head_heatmap(
         )
         keys.append(LegendItem(label=highlight_label, renderers=[swatch]))
     if has_nan:
-        nan_row, nan_col = np.nonzero(np.isnan(values))
+        nan_row, nan_col = np.nonzero(np.isnan(grid))
         # drawn over the NaN cells in their own color, so the legend can name it
         blank = fig.rect(
             nan_col,
@@ -242,6 +255,44 @@ def head_heatmap(
         ),
     )
     return fig
+
+
+def _print_values(
+    fig: Any,
+    values: np.ndarray,
+    mapper: Any,
+    spec: bool | str,
+    cell_w: float,
+    cell_h: float,
+    s: Mapping[str, Any],
+) -> None:
+    """Each finite value as text in its cell, in the ink that reads on the cell's color."""
+    fmt = ".2f" if spec is True else str(spec)
+    try:
+        format(0.5, fmt)
+    except ValueError as error:
+        raise ValueError(f"values={spec!r} is not a format spec such as '.2f' or '.0%'") from error
+    row, col = np.nonzero(np.isfinite(values))
+    shown = [format(float(values[r, c]), fmt) for r, c in zip(row, col, strict=True)]
+    longest = max(map(len, shown), default=1)
+    font_px = min(_px(s["tick_font_size"]), cell_w / (0.62 * longest + 0.4), cell_h * 0.75)
+    if font_px < 6 * 4 / 3:
+        raise ValueError(
+            f"cell values do not fit in cells of {cell_w:.0f} x {cell_h:.0f} px at 6 pt; make "
+            "the figure wider (width='text') or the format shorter (values='.1f')"
+        )
+    colors = _colors(values[row, col], mapper)
+    fig.text(
+        col,
+        row,
+        text=shown,
+        text_color=[_ink(c) for c in colors],
+        text_font=value(s["font"]),
+        text_font_size=f"{font_px * 0.75:.3g}pt",
+        text_align="center",
+        text_baseline="middle",
+        name="values",
+    )
 
 
 _FACETS = ("model", "prompt", "scale")

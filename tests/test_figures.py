@@ -356,6 +356,16 @@ def test_default_labels_are_words_not_variable_names(
     assert figures.scale_response(curve).yaxis[0].axis_label == "logit diff [logit]"
 
 
+def test_heatmap_prints_cell_values_in_an_ink_that_reads_on_the_cell() -> None:
+    cube = _heads(np.array([[0.25, -2.0], [np.nan, 2.0]]), "ablation_effect")
+    text = figures.head_heatmap(cube, values=".1f").select_one({"name": "values"})
+    data = text.data_source.data
+    assert list(data["text"]) == ["0.2", "-2.0", "2.0"]  # NaN cells print nothing
+    assert list(data["text_color"]) == ["#000000", "#ffffff", "#ffffff"]  # dark ends: white
+    with pytest.raises(ValueError, match=r"do not fit.*width='text'"):
+        figures.head_heatmap(_heads(np.random.default_rng(5).random((12, 40))), values=True)
+
+
 def test_sizes_are_column_or_text_width_or_lengths_with_units(score: xr.DataArray) -> None:
     assert figures.head_heatmap(score).width == 312  # one column, 3.25 in, by default
     assert figures.head_heatmap(score, width="text").width == 648  # 6.75 in
