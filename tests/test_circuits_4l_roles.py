@@ -116,9 +116,13 @@ def test_heads_whose_zero_ablation_costs_more_than_the_threshold(hm, items):
                 assert value < 0, (layer, head, value)  # each of them lowers the answer
 
 
-def test_head_0_0_attends_to_itself_at_the_end_and_to_the_verb_at_the_article(attention):
+def test_head_0_0_attends_to_itself_at_the_end_and_to_the_verb_at_the_article(
+    hm, items, attention, clean
+):
     assert _at(attention[("end", "end")], (0, 0)) > 0.8
     assert _at(attention[("article", "verb")], (0, 0)) > 0.6
+    for place in ("article", "end"):  # and the answer needs it at both
+        assert roles.logit_diffs(hm, items, [(0, 0)], at=place).mean() - clean < -1.0, place
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +133,11 @@ def mlp(hm: Any, items: list[dict[str, str]]) -> dict[str, list[float]]:
 def test_the_layer_3_mlp_raises_the_indirect_object_not_the_subject(mlp):
     assert mlp["io_c"][3] > 1.0, mlp
     assert abs(mlp["s_c"][3]) < 0.5, mlp
+
+
+def test_the_layer_0_mlp_raises_both_names_of_the_prompt_alike(mlp):
+    assert mlp["io_c"][0] > 2.0 and mlp["s_c"][0] > 2.0, mlp
+    assert abs(mlp["io_s"][0]) < 0.5, mlp
 
 
 def test_head_3_1_prefers_the_io_and_acts_through_the_layer_3_mlp(hm, items, split, attention, mlp):
