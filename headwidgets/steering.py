@@ -52,6 +52,14 @@ def steering_vectors(
     dict
         ``{(layer, head): [float, ...]}`` (head_dim numbers each), ready for
         :meth:`headwidgets.Intervention.add`.
+
+    Example
+    -------
+    >>> import headwidgets as hw
+    >>> hm = hw.load("induction-2l")
+    >>> v = steering_vectors(hm, ["lot dom buv"], ["ki kib ki"], heads=[(0, 1), (1, 2)])
+    >>> sorted(v), len(v[(1, 2)])
+    ([(0, 1), (1, 2)], 32)
     """
     from headwidgets.scores._run import head_list
 

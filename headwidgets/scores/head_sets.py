@@ -18,12 +18,14 @@ batched pass per prompt: the candidate sets and the random sets are rows of one 
 
 Example
 -------
+>>> import json
 >>> import headwidgets as hw
 >>> hm = hw.load("induction-2l")
 >>> m = hw.Metric("logit_diff", target=" kib", distractor=" lot")
->>> cube = hw.scores.head_set_search(hm, "lot dom buv ki kib lot dom buv ki", m, target=0.8)
->>> cube.dims, bool(cube.values[-1] >= 0.8)
-(('step',), True)
+>>> text = "lot dom buv ki kib lot dom buv ki"
+>>> cube = hw.scores.head_set_search(hm, text, m, "backward", target=0.8)
+>>> cube.dims, bool(cube.values[-1] >= 0.8), [0, 1] in json.loads(cube.attrs["chosen"])
+(('step',), True, True)
 """
 
 from __future__ import annotations
@@ -89,6 +91,15 @@ def head_set_search(
         ``size``, ``random_mean``, ``random_std``, ``random_min``, ``random_max``. Attrs:
         ``chosen`` (the final set, [[layer, head], ...]), ``reached`` (whether f ≥ target),
         ``direction``, ``target``, ``metric_clean``, ``metric_none`` (every head ablated).
+
+    Example
+    -------
+    >>> import headwidgets as hw
+    >>> hm = hw.load("induction-2l")
+    >>> m = hw.Metric("logit_diff", target=" kib", distractor=" lot")
+    >>> cube = head_set_search(hm, "lot dom buv ki kib lot dom buv ki", m, max_steps=1)
+    >>> cube["size"].values.tolist(), cube.attrs["direction"]
+    ([0, 1], 'forward')
     """
     hm.require_lm_head("head_set_search")
     from headwidgets.cubes import make_cube

@@ -52,6 +52,14 @@ def attention_rollout(
     -------
     xarray.DataArray
         Dims (query, key), rows summing to 1; ``token`` along query, ``key_token`` along key.
+
+    Example
+    -------
+    >>> import headwidgets as hw
+    >>> hm = hw.load("induction-2l")
+    >>> spec = hw.Intervention.mix({(0, 1): 1.0}, toward="uniform")
+    >>> attention_rollout(hm, "lot dom buv ki kib", intervention=spec).sizes["key"]
+    6
     """
     import torch
 
