@@ -49,7 +49,7 @@ import contextlib
 import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from headwidgets._compat import call_offset
@@ -294,6 +294,9 @@ class LayerPatternEdit:
     key_ids: torch.Tensor
     key_texts: tuple[tuple[tuple[str, ...], ...], ...]
     """Per row and head, the token strings behind ``key_ids`` (for error messages)."""
+    gathered: dict[Any, Any] = field(default_factory=dict)
+    """(batch rows, device) -> the edited pairs and their parameters on the device (filled
+    at run time, kept with the plan so a repeated sweep gathers and copies them once)."""
 
     def select(self, rows: torch.Tensor | slice) -> LayerPatternEdit:
         """The edit of the given rows (chunked runs), in that order."""
@@ -309,10 +312,8 @@ class LayerPatternEdit:
         texts = (
             self.key_texts if len(self.key_texts) == 1 else tuple(self.key_texts[i] for i in index)
         )
-        return LayerPatternEdit(
-            **{name: pick(getattr(self, name)) for name in self._tensors()},
-            key_texts=texts,
-        )
+        picked: dict[str, Any] = {name: pick(getattr(self, name)) for name in self._tensors()}
+        return LayerPatternEdit(**picked, key_texts=texts)
 
     @staticmethod
     def _tensors() -> tuple[str, ...]:
@@ -532,10 +533,11 @@ class _LayerSite:
     def pairs(self, n_rows: int, device: Any) -> _Pairs | None:
         """The pairs this layer edits in a batch of ``n_rows`` (cached per size and device)."""
         assert self.plan is not None
-        key = ("pairs", n_rows, device)
-        if key not in self.placed:
-            self.placed[key] = _gather_pairs(self.plan, n_rows, device)
-        return self.placed[key]  # type: ignore[no-any-return]
+        key = (n_rows, device)
+        gathered = self.plan.gathered
+        if key not in gathered:
+            gathered[key] = _gather_pairs(self.plan, n_rows, device)
+        return gathered[key]  # type: ignore[no-any-return]
 
     def vectors_on(self, device: Any) -> dict[str, TargetEdit]:
         assert self.vectors is not None
@@ -1016,16 +1018,24 @@ class Compiled:
 
     patterns: dict[int, LayerPatternEdit]
     vectors: dict[int, dict[str, TargetEdit]]
+    chunks: dict[Any, Compiled] = field(default_factory=dict)
+    """Selected rows (see :meth:`select`) by the caller's key, kept for repeated runs."""
 
     def __bool__(self) -> bool:
         return bool(self.patterns) or bool(self.vectors)
 
-    def select(self, rows: Any) -> Compiled:
-        """The edits of the given rows (chunked runs), in that order."""
-        return Compiled(
+    def select(self, rows: Any, key: Any = None) -> Compiled:
+        """The edits of the given rows (chunked runs), in that order; with a ``key``, the
+        selection is kept and returned again for the same key."""
+        if key is not None and key in self.chunks:
+            return self.chunks[key]
+        chosen = Compiled(
             {layer: e.select(rows) for layer, e in self.patterns.items()},
             {layer: {t: e.select(rows) for t, e in d.items()} for layer, d in self.vectors.items()},
         )
+        if key is not None:
+            self.chunks[key] = chosen
+        return chosen
 
     @property
     def uses_strings(self) -> bool:

@@ -133,6 +133,7 @@ class HeadModel:
         self._token_ids: dict[str, int] = {}
         self._tokens_of = tokenizer  # the tokenizer those caches belong to
         self._plan_cache: OrderedDict[Any, _Plan] = OrderedDict()
+        self._attention_cache: OrderedDict[Any, att.Compiled] = OrderedDict()
 
     # -- shape of the model -----------------------------------------------------------
     n_layers = property(lambda self: self.layout.n_layers, doc="Number of layers.")
@@ -323,16 +324,34 @@ class HeadModel:
         with self._attention_site(self._compile_attention(specs)):
             yield
 
-    def _compile_attention(self, specs: Sequence[iv.Intervention]) -> att.Compiled:
-        """Pattern and q/k/v edits of N specs (``attention_site``, ``attention_vectors``)."""
+    def _compile_attention(
+        self, specs: Sequence[iv.Intervention], n_pos: int | None = None
+    ) -> att.Compiled:
+        """Pattern and q/k/v edits of N specs (``attention_site``, ``attention_vectors``).
+
+        With ``n_pos`` (a batched run), the compiled edits of the last few spec lists are
+        kept, with their device copies, so a repeated sweep compiles and copies them once;
+        patch edits (activations of other prompts) are compiled every time.
+        """
         if not any(spec.attention for spec in specs):
             return att.Compiled({}, {})
-        return att.Compiled(
+        key = (tuple(specs), n_pos, self.device, id(self.tokenizer))
+        cached = self._attention_cache.get(key) if n_pos is not None else None
+        if cached is not None:
+            self._attention_cache.move_to_end(key)
+            return cached
+        compiled = att.Compiled(
             att.compile_patterns(specs, self.n_layers, self.n_heads, self.token_id),
             compile_vectors(
                 specs, self.n_layers, self.n_heads, self.n_kv_heads, self.head_dim, self.head_qkv
             ),
         )
+        patches = any(getattr(e, "op", None) == "patch" for s in specs for e in s.attention)
+        if n_pos is not None and not patches:
+            self._attention_cache[key] = compiled
+            while len(self._attention_cache) > _PLAN_CACHE:
+                self._attention_cache.popitem(last=False)
+        return compiled
 
     @contextlib.contextmanager
     def _attention_site(
@@ -443,7 +462,7 @@ class HeadModel:
             raise ValueError(f"logits_to_keep must be in 1..{n_pos}, got {logits_to_keep}")
         plan = self._plan(specs, n_pos, grow)
         first, order = plan.first, plan.order
-        inside = self._compile_attention([iv.Intervention(), *(specs[i] for i in order)])
+        inside = self._compile_attention([iv.Intervention(), *(specs[i] for i in order)], n_pos)
         blocks = self.model.get_submodule(self.layout.blocks_path)
         size = chunk_size or self._chunk_rows(n_pos, keep)
         outputs: list[torch.Tensor] = []
@@ -456,7 +475,7 @@ class HeadModel:
                 rows = torch.cat(
                     [torch.zeros(1, dtype=torch.long), torch.arange(start + 1, stop + 1)]
                 )
-            patterns = inside.select(rows)
+            patterns = inside.select(rows, key=(start, stop))
             if chunk is None:
                 counts: dict[int, int] = {}
                 for i in order[start:stop]:

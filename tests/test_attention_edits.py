@@ -525,3 +525,16 @@ def test_cached_steps_give_the_logits_of_the_uncached_edited_run(arch: str) -> N
     with torch.no_grad():
         plain = hm.model(input_ids=ids).logits[0]
     assert not torch.allclose(plain, full, atol=1e-4)
+
+
+def test_a_repeated_attention_sweep_reuses_its_edits_and_gives_the_same_values(
+    llama: hw.HeadModel,
+) -> None:
+    text = prompt(9)
+    specs = [Intervention.sink({(layer, head): 0.0}) for layer in (0, 1) for head in range(4)]
+    first, clean = llama.sweep_values(text, hw.Metric("loss"), specs)
+    again, _ = llama.sweep_values(text, hw.Metric("loss"), specs)
+    other, _ = llama.sweep_values(text, hw.Metric("loss"), specs[::-1])
+    torch.testing.assert_close(again, first, atol=0, rtol=0)
+    torch.testing.assert_close(other, first.flip(0), atol=1e-6, rtol=0)
+    assert bool((first != clean).any())
