@@ -224,6 +224,33 @@ def test_a_fast_drag_through_50_values_ends_at_the_final_value(
     assert alpha.replace("−", "-").startswith("α")
 
 
+def test_an_inside_attention_mode_gets_its_own_slider_and_the_engines_outputs(
+    lab: tuple[Any, Any], hm: Any, case: Scenario
+) -> None:
+    import headwidgets as hw
+
+    page, _ = lab
+    layer, head = most_important_head(hm, case)
+    row = control_row(page, layer, head)
+    if row.count() == 0:
+        click_head(page, layer, head)
+        row.wait_for(timeout=30_000)
+    row.locator("select").select_option("sink")
+    settled(page, "no intervention")  # β starts at its neutral value, 1
+    slider = row.locator("input[type=range]")
+    assert (slider.get_attribute("min"), slider.get_attribute("max")) == ("0", "2")
+    assert row.locator(".hw-alpha").text_content() == "β 1"
+    slider.evaluate(
+        "(el) => { el.value = '0'; el.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
+    settled(page, f"intervention: L{layer} H{head} sink β=0")
+    _, probs = shown_intervened(page)
+    _, want = engine_top_k(hm, case, hw.Intervention.sink({(layer, head): 0.0}))
+    np.testing.assert_allclose(probs, want, rtol=1e-4, atol=1e-6)
+    row.locator("select").select_option("scale")  # back to the z site, untouched
+    settled(page, "no intervention")
+
+
 def test_a_python_error_is_shown_inside_the_widget(lab: tuple[Any, Any]) -> None:
     page, _ = lab
     controls = explorer(page).locator(".hw-headcontrols")

@@ -255,6 +255,70 @@ def test_top_k_and_random_requests_run_in_python(hm: Any) -> None:
     assert request(controls, action="explode")["error"] == "ValueError: unknown request 'explode'"
 
 
+def test_inside_attention_modes_build_attention_edits_and_round_trip() -> None:
+    llama = tiny("llama")
+    controls = HeadControls(llama, heads=[(0, 1), (1, 2), (1, 3), (0, 0)])
+    controls.edits = [
+        {"layer": 0, "head": 1, "mode": "sink", "alpha": 0.0},
+        {"layer": 1, "head": 2, "mode": "mix", "alpha": 0.5},
+        {"layer": 1, "head": 3, "mode": "window", "alpha": 4.0},
+        {"layer": 0, "head": 0, "mode": "temperature", "alpha": 1.0},  # neutral: left out
+    ]
+    expected = (
+        hw.Intervention.sink({(0, 1): 0.0})
+        | hw.Intervention.mix({(1, 2): 0.5}, toward="identity")
+        | hw.Intervention.window({(1, 3): 4}, sinks=1)
+    )
+    assert controls.intervention == expected
+    again = HeadControls(llama)
+    again.intervention = expected
+    assert again.intervention == expected
+    modes = [p["mode"] for p in controls._parameters]
+    assert modes[:4] == ["scale", "zero", "mean", "resample"] and "sink" in modes
+
+
+def test_inside_attention_modes_refuse_values_outside_their_range() -> None:
+    controls = HeadControls(tiny("llama"), heads=[(0, 1)])
+    with pytest.raises(ValueError, match=r"τ must be > 0"):
+        controls.edits = [{"layer": 0, "head": 1, "mode": "temperature", "alpha": 0.0}]
+    with pytest.raises(ValueError, match=r"whole number of keys"):
+        controls.edits = [{"layer": 0, "head": 1, "mode": "window", "alpha": 2.5}]
+    with pytest.raises(ValueError, match=r"has no control"):
+        controls.intervention = hw.Intervention.mix({(0, 1): 0.5}, toward="uniform")
+
+
+def test_a_model_without_the_inside_attention_site_disables_those_modes() -> None:
+    controls = HeadControls(tiny("gpt_neo"), heads=[(0, 1)])
+    assert "AttentionInterface" in controls._modes["sink"]
+    assert controls._modes["scale"] == ""
+    with pytest.raises(ValueError, match="AttentionInterface"):
+        controls.edits = [{"layer": 0, "head": 1, "mode": "sink", "alpha": 0.0}]
+
+
+def test_a_sink_edit_refreshes_outputs_patterns_and_cached_generation(text: str) -> None:
+    llama = tiny("llama")
+    explorer = Explorer(llama, text, target="w3", distractor="w7")
+    explorer.grid.selected = [[1, 2]]
+    edits = [{"layer": 1, "head": 2, "mode": "sink", "alpha": 0.0}]
+    assert request(explorer.controls, edits=edits)["error"] is None
+    spec = hw.Intervention.sink({(1, 2): 0.0})
+    assert explorer.output.intervention == spec
+    assert explorer.output._result["intervention"] == "L1 H2 sink β=0"
+    pattern = explorer.attention.pattern(1, 2)
+    np.testing.assert_array_equal(pattern[1:, 0], 0.0)  # no attention left on the first token
+    expected = llama.run(text, intervention=spec).logits[0, -1].softmax(-1).topk(10)
+    shown = explorer.output._result["topk"]["intervened"]
+    assert shown["ids"] == expected.indices.tolist()
+    # the greedy continuation decodes on the KV cache under the edit: equal to uncached HF
+    generated = explorer.output.live.generation(spec)
+    ids = llama.tokenize(text).input_ids
+    with llama.intervene(spec):
+        uncached = llama.model.generate(
+            ids, max_new_tokens=len(generated), do_sample=False, use_cache=False, pad_token_id=0
+        )
+    assert generated == uncached[0, ids.shape[1] :].tolist()
+
+
 def test_controls_unknown_keyword_is_a_type_error(hm: Any) -> None:
     with pytest.raises(TypeError, match="alpha_rnage"):
         HeadControls(hm, alpha_rnage=(0, 1))  # type: ignore[call-arg]

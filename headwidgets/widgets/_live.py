@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from headwidgets._compat import cache_kwargs, output_cache
+from headwidgets.attention_site import AttentionEdit
 
 if TYPE_CHECKING:
     import torch
@@ -235,4 +236,11 @@ def summarize(spec: Intervention | None) -> str:
             parts.append(f"{name} ×{edit.alpha:g}")
         else:
             parts.append(f"{name} {edit.mode}")
+    symbols = {"sink": "β", "temperature": "τ", "mix": "t", "window": "w", "reweight": "g"}
+    for inside in spec.attention:  # edits inside attention: "L1 H0 sink β=0"
+        name = f"L{inside.layer} H{inside.head}"
+        if isinstance(inside, AttentionEdit):
+            parts.append(f"{name} {inside.kind} {symbols[inside.kind]}={inside.value:g}")
+        else:  # a q/k/v edit
+            parts.append(f"{name} {inside.target} {inside.op}")
     return ", ".join(parts)

@@ -1,4 +1,10 @@
-"""HeadControls: a mode menu and an α slider per head; reset, ablate top-k, ablate k random."""
+"""HeadControls: a mode menu and the slider of its parameter per head; reset, top-k, random-k.
+
+Modes act at the head output z (``scale`` α, ``zero``, ``mean``, ``resample``) or inside the
+head's attention (``sink`` β, ``temperature`` τ, ``mix`` t toward the identity pattern,
+``window`` w with one sink key: a streaming head). Each mode's parameter, its range and its
+neutral value come from :data:`MODE_PARAMETERS`, which the front end reads from a trait.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import numpy as np
 import traitlets
 import xarray as xr
 
+from headwidgets.attention_site import AttentionEdit, AttentionSiteError, check_dispatch
 from headwidgets.interventions import HeadEdit, Intervention
 from headwidgets.widgets._common import check_head, check_heads, css, esm
 from headwidgets.widgets._live import CURRENT_REQUEST
@@ -20,15 +27,37 @@ if TYPE_CHECKING:
     from headwidgets.model import HeadModel
 
 #: modes offered by the menu (``patch`` needs a cached run: use the Python API for it)
-CONTROL_MODES = ("scale", "zero", "mean", "resample")
+CONTROL_MODES = ("scale", "zero", "mean", "resample", "sink", "temperature", "mix", "window")
+#: the inside-attention modes, as the Intervention builds them (mix toward the identity,
+#: window with one sink key)
+ATTENTION_MODES = ("sink", "temperature", "mix", "window")
+
+#: each mode's slider: the parameter's symbol, range, step and neutral value (None: no slider;
+#: ``scale``'s range is the widget's alpha_range)
+MODE_PARAMETERS: dict[str, dict[str, Any] | None] = {
+    "scale": {"symbol": "α", "min": -1.0, "max": 3.0, "step": 0.01, "neutral": 1.0},
+    "zero": None,
+    "mean": None,
+    "resample": None,
+    "sink": {"symbol": "β", "min": 0.0, "max": 2.0, "step": 0.01, "neutral": 1.0},
+    "temperature": {"symbol": "τ", "min": 0.05, "max": 4.0, "step": 0.01, "neutral": 1.0},
+    "mix": {"symbol": "t", "min": 0.0, "max": 1.0, "step": 0.01, "neutral": 0.0},
+    "window": {"symbol": "w", "min": 1.0, "max": 64.0, "step": 1.0, "neutral": 64.0},
+}
 
 
 class HeadControls(anywidget.AnyWidget):
     """Sliders and mode menus for heads: the interactive way to build an :class:`Intervention`.
 
-    Each head with a control has a mode (``scale`` / ``zero`` / ``mean`` / ``resample``) and,
-    for ``scale``, a factor α: 1 leaves the head untouched, 0 ablates it, between 0 and 1
-    dampens, above 1 amplifies, below 0 flips it.
+    Each head with a control has a mode and, where the mode has one, a parameter on a slider
+    (the edit's ``alpha`` field). At the head output: ``scale`` α (1 leaves the head untouched,
+    0 ablates it, between 0 and 1 dampens, above 1 amplifies, below 0 flips it), ``zero``,
+    ``mean``, ``resample``. Inside the head's attention (models whose attention dispatches
+    through transformers' AttentionInterface): ``sink`` β (attention to the first token × β,
+    renormalised; 1 = untouched), ``temperature`` τ (softmax(L/τ); 1 = untouched), ``mix`` t
+    (the pattern mixed toward the identity; 0 = untouched), ``window`` w (only the first key and
+    the last w keys stay visible: a streaming head). For a key/value-grouped (GQA) model these
+    act on the selected query head only.
 
     Parameters
     ----------
@@ -92,6 +121,9 @@ class HeadControls(anywidget.AnyWidget):
     )
     error = traitlets.Unicode("", help="The last error from a request ('' = none).").tag(sync=True)
     _modes = traitlets.Dict(help="{mode: '' if usable else why not}.").tag(sync=True)
+    _parameters = traitlets.List(
+        traitlets.Dict(), help="[{mode, symbol, min, max, step, neutral}] in menu order."
+    ).tag(sync=True)
     _has_cube = traitlets.Bool(False, help="Whether 'ablate top-k' has a cube.").tag(sync=True)
 
     def __init__(
@@ -138,26 +170,44 @@ class HeadControls(anywidget.AnyWidget):
 
     @property
     def intervention(self) -> Intervention:
-        """The Intervention the controls describe (heads at α = 1 are left out)."""
+        """The Intervention the controls describe (heads at their neutral value are left out)."""
         edits = []
+        attention = []
         for e in self.edits:
-            layer, head, mode = e["layer"], e["head"], e["mode"]
-            if mode == "scale":
-                if e["alpha"] != 1.0:
-                    edits.append(HeadEdit(layer, head, "scale", e["alpha"]))
+            layer, head, mode, value = e["layer"], e["head"], e["mode"], e["alpha"]
+            parameter = MODE_PARAMETERS[mode]
+            if mode in ATTENTION_MODES:
+                if mode == "window" or value != parameter["neutral"]:  # type: ignore[index]
+                    attention.append(_attention_edit(layer, head, mode, value))
+            elif mode == "scale":
+                if value != 1.0:
+                    edits.append(HeadEdit(layer, head, "scale", value))
             elif mode == "zero":
                 edits.append(HeadEdit(layer, head, "zero"))
             elif mode == "mean":
                 edits.append(HeadEdit(layer, head, "mean", reference=tuple(self.reference)))
             else:
                 edits.append(HeadEdit(layer, head, "resample", source=self.source))
-        return Intervention(tuple(edits))
+        return Intervention(tuple(edits), attention=tuple(attention))
 
     @intervention.setter
     def intervention(self, spec: Intervention) -> None:
         if not isinstance(spec, Intervention):
             raise TypeError(f"expected an Intervention, got {type(spec).__name__}")
         edits = []
+        for pattern in spec.attention:
+            kind = getattr(pattern, "kind", None)
+            if kind not in ATTENTION_MODES or pattern != _attention_edit(
+                pattern.layer, pattern.head, kind, getattr(pattern, "value", 0.0)
+            ):
+                raise ValueError(
+                    f"the attention edit {pattern} has no control; the controls offer "
+                    f"{', '.join(ATTENTION_MODES)} on every query position (mix toward the "
+                    "identity, window with one sink): use hm.intervene for the others"
+                )
+            edits.append(
+                {"layer": pattern.layer, "head": pattern.head, "mode": kind, "alpha": pattern.value}
+            )
         for edit in spec.edits:
             if edit.mode not in CONTROL_MODES:
                 raise ValueError(
@@ -253,6 +303,8 @@ class HeadControls(anywidget.AnyWidget):
             alpha = 0.0 if mode == "zero" else float(alpha)
             if not math.isfinite(alpha):
                 raise ValueError(f"alpha must be finite, got {alpha}")
+            if mode in ATTENTION_MODES:
+                _attention_edit(layer, head, mode, alpha)  # the engine's range checks
             edit = {"layer": layer, "head": head, "mode": mode, "alpha": alpha}
             if (layer, head) in seen:  # a later edit of the same head wins
                 out[seen[(layer, head)]] = edit
@@ -269,10 +321,26 @@ class HeadControls(anywidget.AnyWidget):
 
         return as_head_cube(proposal["value"])
 
-    @traitlets.observe("cube", "reference", "source")
+    @traitlets.observe("cube", "reference", "source", "alpha_min", "alpha_max", "alpha_step")
     def _update_modes(self, change: Any = None) -> None:
         self._has_cube = self.cube is not None
+        try:
+            check_dispatch(self.hm.model)
+            inside = ""
+        except AttentionSiteError:
+            inside = (
+                f"{self.hm.layout.model_type} does not run its attention through "
+                "transformers' AttentionInterface, so there is no inside-attention site"
+            )
+        parameters = []
+        for mode, parameter in MODE_PARAMETERS.items():
+            row: dict[str, Any] = {"mode": mode, **(parameter or {})}
+            if mode == "scale":
+                row.update(min=self.alpha_min, max=self.alpha_max, step=self.alpha_step)
+            parameters.append(row)
+        self._parameters = parameters
         self._modes = {
+            **dict.fromkeys(ATTENTION_MODES, inside),
             "scale": "",
             "zero": "",
             "mean": ""
@@ -320,3 +388,14 @@ class HeadControls(anywidget.AnyWidget):
 
 def _default(layer: int, head: int, alpha: float = 1.0) -> dict[str, Any]:
     return {"layer": layer, "head": head, "mode": "scale", "alpha": alpha}
+
+
+def _attention_edit(layer: int, head: int, mode: str, value: float) -> AttentionEdit:
+    """The inside-attention edit a control stands for (it checks the parameter's range)."""
+    if mode == "mix":
+        return AttentionEdit(layer, head, "mix", value, toward="identity")
+    if mode == "window":
+        if value != int(value):
+            raise ValueError(f"window width must be a whole number of keys >= 1, got {value}")
+        return AttentionEdit(layer, head, "window", int(value), sinks=1)
+    return AttentionEdit(layer, head, mode, value)  # type: ignore[arg-type]

@@ -1,8 +1,10 @@
-// HeadControls: one row per head with a mode menu and an α slider; reset, top-k and random-k.
+// HeadControls: one row per head with a mode menu and the slider of the mode's parameter
+// (α, β, τ, t, w); reset, top-k and random-k.
 //
 // Traits (see headwidgets/widgets/headcontrols.py):
-//   edits       [{layer, head, mode, alpha}, ...]   one per head with a control
-//   alpha_min, alpha_max, alpha_step                 slider range (default −1 … 3, step 0.01)
+//   edits       [{layer, head, mode, alpha}, ...]   one per head; alpha = the mode's parameter
+//   _parameters [{mode, symbol, min, max, step, neutral}, ...]  the menu, in order (Python's
+//               MODE_PARAMETERS: the modes are defined once, there); no symbol = no slider
 //   k, seed                                          for "ablate top-k" / "ablate k random"
 //   _modes      {mode: "" | reason it is unavailable}
 //   _has_cube   whether top-k is possible           error  last error from Python ("" = none)
@@ -14,7 +16,6 @@ import { createCoalescer, createRpc } from "./coalesce.mjs";
 import { batched, h, listeners } from "./dom.mjs";
 import { formatMs, formatValue, headName } from "./format.mjs";
 
-const MODES = ["scale", "zero", "mean", "resample"];
 const now = () => (typeof performance !== "undefined" ? performance.now() : Date.now());
 
 function clone(edits) {
@@ -99,7 +100,7 @@ function render({ model, el }) {
   function makeRow(edit) {
     const label = h("span", { class: "hw-head-label", text: headName(edit.layer, edit.head) });
     const select = h("select", { class: "hw-select", attrs: { "aria-label": `mode of ${headName(edit.layer, edit.head)}` } });
-    for (const mode of MODES) select.append(h("option", { text: mode, attrs: { value: mode } }));
+    for (const p of parameters()) select.append(h("option", { text: p.mode, attrs: { value: p.mode } }));
     const slider = h("input", {
       class: "hw-slider",
       attrs: { type: "range", "aria-label": `alpha of ${headName(edit.layer, edit.head)}` },
@@ -119,22 +120,25 @@ function render({ model, el }) {
       const e = find();
       if (!e) return;
       e.alpha = Number(slider.value);
-      value.textContent = `α ${formatValue(e.alpha, 3)}`;
+      value.textContent = `${parameter(e.mode).symbol} ${formatValue(e.alpha, 3)}`;
       sendEdits();
     });
     own.on(slider, "dblclick", () => {
       const e = find();
       if (!e) return;
-      e.alpha = 1;
-      slider.value = "1";
-      value.textContent = "α 1";
+      const p = parameter(e.mode);
+      if (!p.symbol) return;
+      e.alpha = p.neutral;  // a double click puts the slider back where it changes nothing
+      slider.value = String(p.neutral);
+      value.textContent = `${p.symbol} ${formatValue(p.neutral, 3)}`;
       sendEdits();
     });
     own.on(select, "change", () => {
       const e = find();
       if (!e) return;
       e.mode = select.value;
-      if (e.mode === "zero") e.alpha = 0;
+      const p = parameter(e.mode);
+      e.alpha = e.mode === "zero" ? 0 : p.symbol ? p.neutral : 1;
       fill(rows.get(key(e)), e);
       sendEdits();
     });
@@ -147,6 +151,9 @@ function render({ model, el }) {
   }
 
   const key = (e) => `${e.layer},${e.head}`;
+  const parameters = () => model.get("_parameters") ?? [];
+  const parameter = (mode) => parameters().find((p) => p.mode === mode) ?? {};
+  const untouched = (e) => e.mode === "scale" && e.alpha === 1;
 
   function fill(parts, edit) {
     const modes = model.get("_modes") ?? {};
@@ -156,15 +163,20 @@ function render({ model, el }) {
       option.title = reason || "";
     }
     if (parts.select.value !== edit.mode) parts.select.value = edit.mode;
-    parts.slider.min = String(model.get("alpha_min"));
-    parts.slider.max = String(model.get("alpha_max"));
-    parts.slider.step = String(model.get("alpha_step"));
-    const scaled = edit.mode === "scale";
-    parts.slider.disabled = !scaled;
+    const p = parameter(edit.mode);
+    const sliding = Boolean(p.symbol);
+    if (sliding) {
+      parts.slider.min = String(p.min);
+      parts.slider.max = String(p.max);
+      parts.slider.step = String(p.step);
+      const label = edit.mode === "scale" ? "alpha" : `${edit.mode} ${p.symbol}`;
+      parts.slider.setAttribute("aria-label", `${label} of ${headName(edit.layer, edit.head)}`);
+    }
+    parts.slider.disabled = !sliding;
     // do not move a thumb the user is holding unless the value really changed
     if (Number(parts.slider.value) !== edit.alpha) parts.slider.value = String(edit.alpha);
-    parts.value.textContent = scaled ? `α ${formatValue(edit.alpha, 3)}` : edit.mode;
-    parts.row.classList.toggle("hw-edited", !(edit.mode === "scale" && edit.alpha === 1));
+    parts.value.textContent = sliding ? `${p.symbol} ${formatValue(edit.alpha, 3)}` : edit.mode;
+    parts.row.classList.toggle("hw-edited", !untouched(edit) && !(sliding && edit.mode !== "window" && edit.alpha === p.neutral));
   }
 
   /** Rows for `local`, reusing existing row elements (so a dragged slider keeps its thumb). */
@@ -191,7 +203,7 @@ function render({ model, el }) {
       if (rowsEl.children[i] !== row) rowsEl.insertBefore(row, rowsEl.children[i] ?? null);
     });
     empty.hidden = local.length > 0;
-    reset.disabled = local.every((e) => e.mode === "scale" && e.alpha === 1);
+    reset.disabled = local.every(untouched);
     root.dataset.edits = JSON.stringify(local);
   }
 
@@ -238,7 +250,7 @@ function render({ model, el }) {
     });
   }
 
-  for (const name of ["edits", "alpha_min", "alpha_max", "alpha_step", "k", "seed", "_modes", "_has_cube"]) {
+  for (const name of ["edits", "_parameters", "k", "seed", "_modes", "_has_cube"]) {
     ls.model(model, `change:${name}`, sync);
   }
   ls.model(model, "change:error", showError);
