@@ -3,9 +3,11 @@
 BokehJS's SVG backend writes every label twice: the text filled, then the same text again
 with an invisible stroke. Viewers show one, but text extraction (``pdftotext``, screen
 readers, search) finds every label twice, and Chromium prints the stroked copy as Type 3
-fonts, which camera-ready checkers flag. Colour bars come as an embedded 96-ppi PNG. The
-functions here remove the invisible copies and redraw each colour-bar image as vector
-rectangles, one per colour run of the image (the same colours, now resolution-free).
+fonts, which camera-ready checkers flag. Colour bars come as an embedded 96-ppi PNG, and the
+fonts are only named. The functions here remove the invisible copies, redraw each colour-bar
+image as vector rectangles, one per colour run of the image (the same colours, now
+resolution-free), and embed the glyphs the labels use (a subset of each font, see
+``_fontsubset``), so the SVG looks the same on a machine without DejaVu.
 
 Example
 -------
@@ -102,9 +104,44 @@ def _vector_bar(node: ET.Element) -> ET.Element | None:
     return group
 
 
-def clean_svg(svg: str) -> str:
-    """``svg`` with BokehJS's invisible duplicate labels removed and colour-bar images
-    redrawn as vector rectangles (see the module docstring)."""
+def _family(node: ET.Element) -> str:
+    return (node.get("font-family") or "").split(",")[0].strip().strip("'\"")
+
+
+def _embed_fonts(root: ET.Element) -> None:
+    """A ``@font-face`` with the subset of each font the labels use, so the SVG looks the
+    same where that font is not installed (fonts this machine lacks are only named)."""
+    from headwidgets._fontsubset import font_file, subset
+
+    texts: dict[str, str] = {}
+    for node in root.iter(f"{_SVG}text"):
+        family = _family(node)
+        if family:
+            texts[family] = texts.get(family, "") + "".join(node.itertext())
+    rules = []
+    for family, text in sorted(texts.items()):
+        path = font_file(family)
+        data = subset(path.read_bytes(), text) if path is not None else None
+        if data is not None:
+            encoded = base64.b64encode(data).decode("ascii")
+            rules.append(
+                f'@font-face {{ font-family: "{family}"; '
+                f'src: url("data:font/ttf;base64,{encoded}") format("truetype"); }}'
+            )
+    if not rules:
+        return
+    defs = root.find(f"{_SVG}defs")
+    if defs is None:
+        defs = ET.Element(f"{_SVG}defs")
+        root.insert(0, defs)
+    style = ET.SubElement(defs, f"{_SVG}style", {"type": "text/css"})
+    style.text = " ".join(rules)
+
+
+def clean_svg(svg: str, embed_fonts: bool = True) -> str:
+    """``svg`` with BokehJS's invisible duplicate labels removed, colour-bar images redrawn
+    as vector rectangles and (``embed_fonts``) the glyphs of its fonts embedded (see the
+    module docstring)."""
     ET.register_namespace("", SVG_NS)
     ET.register_namespace("xlink", XLINK_NS)
     root = ET.fromstring(svg)
@@ -118,4 +155,6 @@ def clean_svg(svg: str) -> str:
             parent = parents[node]
             parent.insert(list(parent).index(node), vector)
             parent.remove(node)
+    if embed_fonts:
+        _embed_fonts(root)
     return ET.tostring(root, encoding="unicode")

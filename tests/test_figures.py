@@ -872,6 +872,33 @@ def test_svg_labels_keep_their_extent_when_a_viewer_substitutes_the_font(
         assert [b[end] for end in ends] == pytest.approx([a[end] for end in ends], abs=0.6), a
 
 
+_FONTS = """
+const done = arguments[arguments.length - 1];
+const faces = [...document.fonts];
+Promise.all(faces.map((face) => face.load().catch(() => null))).then(() => done(
+  faces.map((face) => ({family: face.family, status: face.status}))));
+"""
+
+
+@pytest.mark.browser
+def test_svg_embeds_the_glyphs_of_its_fonts_and_a_browser_loads_them(
+    camera_ready: dict[str, Path], tmp_path: Path
+) -> None:
+    from headwidgets import _export
+
+    text = camera_ready["tokens.svg"].read_text(encoding="utf-8")
+    assert text.count("@font-face") == 2  # the labels' sans and the tokens' mono font
+    # renamed, the families can only come from the SVG itself, not from the machine
+    alone = tmp_path / "alone.svg"
+    alone.write_text(text.replace("DejaVu Sans", "Embedded Only"), encoding="utf-8")
+    with _export._driver(1.0) as driver:
+        _export._BROWSER.host_uses = 0
+        driver.get(alone.as_uri())
+        faces = driver.execute_async_script(_FONTS)
+    assert sorted(f["family"].strip('"') for f in faces) == ["Embedded Only", "Embedded Only Mono"]
+    assert {f["status"] for f in faces} == {"loaded"}, faces  # valid fonts
+
+
 KINDS = ["heatmap", "effect", "pattern", "scale", "profile", "difference", "tokens", "panel",
          "models"]  # fmt: skip
 
