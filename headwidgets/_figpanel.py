@@ -9,6 +9,7 @@ panel, named ``a_<cube name>``, ``b_...``).
 
 from __future__ import annotations
 
+import itertools
 import string
 from collections.abc import Sequence
 from typing import Any
@@ -89,28 +90,35 @@ def _shared_mapper(mappers: Sequence[LinearColorMapper]) -> LinearColorMapper:
 
 
 def _data(figs: Sequence[Plot], letters: Sequence[str]) -> xr.Dataset | None:
-    """Every panel's cube in one Dataset (``a_<name>``, ...); coords that disagree between
-    panels (another prompt's tokens) are dropped from the later panel, scalar ones kept in
-    its attrs."""
+    """Every panel's cube in one Dataset (``a_<name>``, ...), aligned on shared dims (a
+    smaller panel's cells beyond its own size are NaN). A non-dimension coord whose values
+    differ between panels (each prompt's tokens) cannot be shared: each panel keeps its own
+    values in an attr of that name instead."""
     cubes = [(letter, _CUBES.get(fig)) for letter, fig in zip(letters, figs, strict=True)]
     found: list[tuple[str, xr.DataArray]] = [
         (f"{letter}_{cube.name}", cube) for letter, cube in cubes if isinstance(cube, xr.DataArray)
     ]
     if not found:
         return None
+    # the coords that differ somewhere become per-panel attrs everywhere
+    private: set[str] = set()
+    for (_, first), (_, other) in itertools.combinations(found, 2):
+        for coord in set(map(str, first.coords)) & set(map(str, other.coords)):
+            if coord not in first.dims and not first[coord].equals(other[coord]):
+                private.add(coord)
     merged = xr.Dataset()
     for name, cube in found:
         cube = cube.rename(name)
-        for coord in [str(c) for c in cube.coords]:
-            if coord in cube.dims or coord not in merged.coords:
-                continue
-            if not cube[coord].equals(merged[coord]):
-                if cube[coord].ndim == 0:
-                    cube.attrs[str(coord)] = cube[coord].item()
-                cube = cube.drop_vars(coord)
+        own = [c for c in map(str, cube.coords) if c in private]
+        attrs = {**cube.attrs, **{c: _plain(cube[c].values.tolist()) for c in own}}
+        cube = cube.drop_vars(own)
         merged = xr.merge([merged, cube], join="outer", compat="no_conflicts")
-        merged[name].attrs = dict(cube.attrs)
+        merged[name].attrs = attrs
     return merged
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, list) else value
 
 
 def panel(

@@ -418,6 +418,18 @@ def test_panel_writes_every_panels_cube_into_one_dataset(
     assert figures.figure_metadata(grid)["letters"] == ["a", "b"]
 
 
+def test_panel_data_keeps_each_prompts_own_tokens(pattern: xr.DataArray, tmp_path: Path) -> None:
+    first = pattern.sel(layer=0, head=0)
+    other = first.assign_coords(token=("query", [t.upper() for t in TOKENS]))
+    grid = figures.panel([figures.attention_pattern(first), figures.attention_pattern(other)])
+    hw.export(grid, tmp_path / "two.html", data=True)
+    a = hw.load_cube(tmp_path / "two.nc", "a_attention")
+    b = hw.load_cube(tmp_path / "two.nc", "b_attention")
+    assert "token" not in b.coords  # not one shared coord that is wrong for one panel
+    assert (a.attrs["token"], b.attrs["token"]) == (TOKENS, [t.upper() for t in TOKENS])
+    assert a["key_token"].values.tolist() == TOKENS  # equal in both: shared
+
+
 def test_heatmap_of_a_comparison_draws_one_panel_per_model(score: xr.DataArray) -> None:
     other = score.assign_attrs(model="toy-24l") * 2
     grid = figures.head_heatmap(hw.compare(score, other), width="text")
