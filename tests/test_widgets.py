@@ -319,6 +319,45 @@ def test_a_sink_edit_refreshes_outputs_patterns_and_cached_generation(text: str)
     assert generated == uncached[0, ids.shape[1] :].tolist()
 
 
+def test_steering_modes_add_the_heads_vector_and_inject_the_task_mean(text: str) -> None:
+    llama = tiny("llama")
+    vector = [0.5] * llama.head_dim
+    explorer = Explorer(
+        llama,
+        text,
+        target="w3",
+        distractor="w7",
+        steering={(1, 2): vector},
+        task_prompts=[prompt(6, 1), prompt(6, 2)],
+    )
+    explorer.grid.selected = [[1, 2], [0, 3]]
+    edits = [
+        {"layer": 1, "head": 2, "mode": "add", "alpha": 2.0},
+        {"layer": 0, "head": 3, "mode": "inject", "alpha": 0.5},
+    ]
+    assert request(explorer.controls, edits=edits)["error"] is None
+    spec = hw.Intervention.add({(1, 2): vector}, alpha=2.0) | hw.Intervention.inject(
+        {(0, 3): 0.5}, [prompt(6, 1), prompt(6, 2)]
+    )
+    assert explorer.controls.intervention == spec == explorer.output.intervention
+    expected = llama.run(text, intervention=spec).logits[0, -1].softmax(-1).topk(10)
+    assert explorer.output._result["topk"]["intervened"]["ids"] == expected.indices.tolist()
+    # α = 0 is the neutral setting: nothing left to apply
+    request(explorer.controls, edits=[{**e, "alpha": 0.0} for e in edits])
+    assert explorer.controls.intervention == hw.Intervention()
+
+
+def test_steering_modes_need_their_vectors_and_prompts(hm: Any) -> None:
+    controls = HeadControls(hm, heads=[(0, 1)], steering={(1, 2): [1.0] * hm.head_dim})
+    assert controls._modes["add"] == "" and "task_prompts" in controls._modes["inject"]
+    with pytest.raises(ValueError, match=r"head \(0, 1\) has no steering vector"):
+        controls.edits = [{"layer": 0, "head": 1, "mode": "add", "alpha": 1.0}]
+    with pytest.raises(ValueError, match="inject needs few-shot prompts"):
+        controls.edits = [{"layer": 0, "head": 1, "mode": "inject", "alpha": 0.5}]
+    with pytest.raises(ValueError, match=r"has 3 values; a head's output has"):
+        HeadControls(hm, steering={(0, 1): [1.0, 2.0, 3.0]})
+
+
 def test_controls_unknown_keyword_is_a_type_error(hm: Any) -> None:
     with pytest.raises(TypeError, match="alpha_rnage"):
         HeadControls(hm, alpha_rnage=(0, 1))  # type: ignore[call-arg]

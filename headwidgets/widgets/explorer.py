@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,9 @@ class Explorer(ipywidgets.HBox):
         Reference prompts for mode ``mean`` (default: the prompt itself, pooled over positions).
     source
         A prompt of the same length for mode ``resample`` (default: none, mode disabled).
+    steering, task_prompts
+        Per-head steering vectors for mode ``add`` and few-shot prompts for mode ``inject``
+        (see :class:`HeadControls`; default: none, modes disabled).
     heads
         Heads selected at the start.
     metrics, top_k, n_generate
@@ -77,6 +80,8 @@ class Explorer(ipywidgets.HBox):
         *,
         reference: Sequence[str] | None = None,
         source: str | None = None,
+        steering: Mapping[Any, Sequence[float]] | None = None,
+        task_prompts: Sequence[str] | None = None,
         heads: Sequence[Any] = (),
         metrics: Sequence[str] | None = None,
         top_k: int = 10,
@@ -98,6 +103,8 @@ class Explorer(ipywidgets.HBox):
             cube=self.grid.cube,
             reference=list(reference) if reference is not None else [prompt],
             source=source,
+            steering=steering,
+            task_prompts=task_prompts,
         )
         self.output = OutputView(
             hm,

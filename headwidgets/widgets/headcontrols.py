@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -27,7 +27,18 @@ if TYPE_CHECKING:
     from headwidgets.model import HeadModel
 
 #: modes offered by the menu (``patch`` needs a cached run: use the Python API for it)
-CONTROL_MODES = ("scale", "zero", "mean", "resample", "sink", "temperature", "mix", "window")
+CONTROL_MODES = (
+    "scale",
+    "zero",
+    "mean",
+    "resample",
+    "add",
+    "inject",
+    "sink",
+    "temperature",
+    "mix",
+    "window",
+)
 #: the inside-attention modes, as the Intervention builds them (mix toward the identity,
 #: window with one sink key)
 ATTENTION_MODES = ("sink", "temperature", "mix", "window")
@@ -39,6 +50,8 @@ MODE_PARAMETERS: dict[str, dict[str, Any] | None] = {
     "zero": None,
     "mean": None,
     "resample": None,
+    "add": {"symbol": "α", "min": -3.0, "max": 3.0, "step": 0.01, "neutral": 0.0},
+    "inject": {"symbol": "α", "min": 0.0, "max": 1.0, "step": 0.01, "neutral": 0.0},
     "sink": {"symbol": "β", "min": 0.0, "max": 2.0, "step": 0.01, "neutral": 1.0},
     "temperature": {"symbol": "τ", "min": 0.05, "max": 4.0, "step": 0.01, "neutral": 1.0},
     "mix": {"symbol": "t", "min": 0.0, "max": 1.0, "step": 0.01, "neutral": 0.0},
@@ -52,11 +65,14 @@ class HeadControls(anywidget.AnyWidget):
     Each head with a control has a mode and, where the mode has one, a parameter on a slider
     (the edit's ``alpha`` field). At the head output: ``scale`` α (1 leaves the head untouched,
     0 ablates it, between 0 and 1 dampens, above 1 amplifies, below 0 flips it), ``zero``,
-    ``mean``, ``resample``. Inside the head's attention (models whose attention dispatches
-    through transformers' AttentionInterface): ``sink`` β (attention to the first token × β,
-    renormalised; 1 = untouched), ``temperature`` τ (softmax(L/τ); 1 = untouched), ``mix`` t
-    (the pattern mixed toward the identity; 0 = untouched), ``window`` w (only the first key and
-    the last w keys stay visible: a streaming head). For a key/value-grouped (GQA) model these
+    ``mean``, ``resample``, and the steering edits ``add`` α (z + α·v, the head's vector in
+    ``steering``; 0 = untouched) and ``inject`` α ((1 − α)·z + α·ē, ē = the head's mean output
+    at the last token of ``task_prompts``; 0 = untouched). Inside the head's attention
+    (models whose attention dispatches through transformers' AttentionInterface): ``sink`` β
+    (attention to the first token × β, renormalised; 1 = untouched), ``temperature`` τ
+    (softmax(L/τ); 1 = untouched), ``mix`` t (the pattern mixed toward the identity;
+    0 = untouched), ``window`` w (only the first key and the last w keys stay visible: a
+    streaming head). For a key/value-grouped (GQA) model these
     act on the selected query head only.
 
     Parameters
@@ -73,6 +89,12 @@ class HeadControls(anywidget.AnyWidget):
     source
         A prompt of the same length for ``resample`` (z replaced by its z on ``source``).
         Without it ``resample`` is disabled.
+    steering
+        ``{(layer, head): vector}`` (each of the head's width) for ``add``, e.g. from
+        :func:`headwidgets.steering.steering_vectors`. Without it ``add`` is disabled.
+    task_prompts
+        Few-shot prompts whose mean head output ``inject`` mixes in. Without them ``inject``
+        is disabled.
     alpha_range
         Slider range, default (−1, 3).
     alpha_step
@@ -134,12 +156,27 @@ class HeadControls(anywidget.AnyWidget):
         cube: Any = None,
         reference: Sequence[str] | None = None,
         source: str | None = None,
+        steering: Mapping[Any, Sequence[float]] | None = None,
+        task_prompts: Sequence[str] | None = None,
         alpha_range: tuple[float, float] = (-1.0, 3.0),
         alpha_step: float = 0.01,
         k: int = 3,
         seed: int = 0,
     ) -> None:
         self.hm = hm
+        #: ``{(layer, head): vector}`` of mode ``add`` (not synced: vectors stay in Python)
+        self.steering: dict[tuple[int, int], tuple[float, ...]] = {}
+        for key, vector in (steering or {}).items():
+            layer, head = check_head(key, range(hm.n_layers), range(hm.n_heads))
+            head_key = (layer, head)
+            if len(vector) != hm.head_dim:
+                raise ValueError(
+                    f"the steering vector of head {head_key} has {len(vector)} values; a head's "
+                    f"output has {hm.head_dim}"
+                )
+            self.steering[head_key] = tuple(float(v) for v in vector)
+        #: few-shot prompts of mode ``inject``
+        self.task_prompts: tuple[str, ...] = tuple(task_prompts or ())
         low, high = (float(v) for v in alpha_range)
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"alpha_range must be (low, high) with low < high, got {alpha_range}")
@@ -186,6 +223,15 @@ class HeadControls(anywidget.AnyWidget):
                 edits.append(HeadEdit(layer, head, "zero"))
             elif mode == "mean":
                 edits.append(HeadEdit(layer, head, "mean", reference=tuple(self.reference)))
+            elif mode == "add":
+                if value != 0.0:
+                    vector = self.steering[(layer, head)]
+                    edits.append(HeadEdit(layer, head, "add", value, vector=vector))
+            elif mode == "inject":
+                if value != 0.0:
+                    edits.append(
+                        HeadEdit(layer, head, "inject", value, reference=self.task_prompts)
+                    )
             else:
                 edits.append(HeadEdit(layer, head, "resample", source=self.source))
         return Intervention(tuple(edits), attention=tuple(attention))
@@ -219,6 +265,11 @@ class HeadControls(anywidget.AnyWidget):
                 self.reference = list(edit.reference or ())
             if edit.mode == "resample" and edit.source != self.source:
                 self.source = edit.source
+            if edit.mode == "add":
+                self.steering[(edit.layer, edit.head)] = tuple(edit.vector or ())
+            if edit.mode == "inject":
+                self.task_prompts = tuple(edit.reference or ())
+                self._update_modes()
             edits.append(
                 {"layer": edit.layer, "head": edit.head, "mode": edit.mode, "alpha": edit.alpha}
             )
@@ -297,6 +348,11 @@ class HeadControls(anywidget.AnyWidget):
             reason = self._modes.get(mode, "")
             if reason:
                 raise ValueError(reason)
+            if mode == "add" and (layer, head) not in self.steering:
+                raise ValueError(
+                    f"head {(layer, head)} has no steering vector; heads with one: "
+                    f"{sorted(self.steering)}"
+                )
             alpha = item.get("alpha", 1.0)
             if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
                 raise ValueError(f"alpha must be a number, got {alpha!r}")
@@ -341,6 +397,12 @@ class HeadControls(anywidget.AnyWidget):
         self._parameters = parameters
         self._modes = {
             **dict.fromkeys(ATTENTION_MODES, inside),
+            "add": ""
+            if self.steering
+            else "add needs steering vectors: HeadControls(hm, steering={(layer, head): v})",
+            "inject": ""
+            if self.task_prompts
+            else "inject needs few-shot prompts: HeadControls(hm, task_prompts=[...])",
             "scale": "",
             "zero": "",
             "mean": ""
