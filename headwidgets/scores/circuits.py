@@ -342,19 +342,26 @@ class _Pair:
 
         hm = self.hm
         n_heads = int(hm.n_heads)
-        specs = [
-            iv.Intervention.patch([(s_layer, s_head)], self.bad)
-            | iv.Intervention.patch(
-                [(layer, head) for layer in range(s_layer + 1, top) for head in range(n_heads)],
-                self.good,
-            )
-            if s_layer + 1 < top
-            else iv.Intervention.patch([(s_layer, s_head)], self.bad)
-            for s_layer, s_head in senders
-        ]
-        plans = iv.compile_specs(
-            specs, int(hm.n_layers), n_heads, int(hm.head_dim), self.n_pos, hm.head_z
-        )
+        z_clean, z_bad = hm.head_z(self.good), hm.head_z(self.bad)  # (L, T, H, D)
+        s_layer = torch.tensor([layer for layer, _ in senders])
+        s_head = torch.tensor([head for _, head in senders])
+        chunk = {"rows": torch.arange(0)}
+
+        def freeze(layer: int, z: torch.Tensor, offset: int) -> torch.Tensor:
+            # row r: its sender's z from the corrupted run, every head of a later layer at its
+            # clean value (O(T·H·D) per layer, not a replacement per row)
+            rows = chunk["rows"]
+            later = (s_layer[rows] < layer).to(z.device)
+            clean = z_clean[layer].to(z.device, z.dtype)
+            out = torch.where(later[:, None, None, None], clean.expand_as(z), z)
+            own = (s_layer[rows] == layer).nonzero().flatten()
+            if own.numel():
+                heads = s_head[rows][own]
+                out[own.to(z.device), :, heads.to(z.device)] = (
+                    z_bad[layer][:, heads].transpose(0, 1).to(z.device, z.dtype)
+                )
+            return out
+
         found: dict[tuple[int, str, int], list[torch.Tensor]] = {site: [] for site in sites}
         by_layer: dict[int, list[tuple[int, str, int]]] = {}
         for site in sites:
@@ -363,19 +370,17 @@ class _Pair:
         def read(layer: int, call: att.Read) -> None:
             for site in by_layer[layer]:
                 _, x, index = site
-                found[site].append(getattr(call, x)[:, index].detach().float().cpu())
+                found[site].append(getattr(call, x)[:, index].detach().float().clone())
 
         size = self._rows()
-        with torch.no_grad():
-            for start in range(0, len(specs), size):
-                rows = torch.arange(start, min(start + size, len(specs)))
-                part = {layer: plan.select(rows) for layer, plan in plans.items()}
-                ids = self.tok.input_ids.expand(len(rows), -1)
-                with (
-                    iv.apply_edits(hm.model, hm.out_projs, n_heads, part),
-                    hm._attention_site(readers=dict.fromkeys(by_layer, read)),
-                ):
-                    hm._forward(ids, 1)
+        with (
+            torch.no_grad(),
+            iv.site_hooks(hm.model, hm.out_projs, n_heads, freeze, range(top), False),
+            hm._attention_site(readers=dict.fromkeys(by_layer, read)),
+        ):
+            for start in range(0, len(senders), size):
+                chunk["rows"] = torch.arange(start, min(start + size, len(senders)))
+                hm._forward(self.tok.input_ids.expand(len(chunk["rows"]), -1), 1)
         return {site: torch.cat(parts) for site, parts in found.items()}
 
     def _pass_two(self, site: tuple[int, str, int], values: torch.Tensor) -> np.ndarray:
@@ -386,15 +391,16 @@ class _Pair:
         layer, x, index = site
         width = int(hm.n_heads) if x == "q" else int(hm.n_kv_heads)
         n_rows, n_pos, dim = values.shape
-        code = torch.zeros(n_rows, width, dtype=torch.long)
+        device = values.device  # built where pass 1 left them (the layer's device)
+        code = torch.zeros(n_rows, width, dtype=torch.long, device=device)
         code[:, index] = 3
-        patch = torch.zeros(n_rows, width, n_pos, dim)
+        patch = torch.zeros(n_rows, width, n_pos, dim, device=device)
         patch[:, index] = values
         edit = TargetEdit(
             code,
-            torch.zeros(n_rows, width, dim),
-            torch.ones(n_rows, width, 1, dtype=torch.bool),
-            torch.ones(n_rows, width, dtype=torch.bool),
+            torch.zeros(n_rows, width, dim, device=device),
+            torch.ones(n_rows, width, 1, dtype=torch.bool, device=device),
+            torch.ones(n_rows, width, dtype=torch.bool, device=device),
             patch,
         )
         out = []
