@@ -141,10 +141,9 @@ def scale_response(
             line_width=s["line_width"],
         )
         dots = fig.scatter("scale", "value", source=source, color=color, size=4)
-        renderers = [line, dots]
         at = np.isclose(alpha, baseline)
         if at.any():
-            marker = fig.scatter(
+            fig.scatter(
                 [baseline],
                 [float(np.asarray(curve.values)[at][0])],
                 size=9,
@@ -153,8 +152,8 @@ def scale_response(
                 line_color=color,
                 line_width=2,
             )
-            renderers.append(marker)
-        items.append(LegendItem(label=label, renderers=renderers))
+        # the swatch is the line alone (a marker's swatch would be a tiny picture in SVG)
+        items.append(LegendItem(label=label, renderers=[line]))
         fig.add_tools(
             HoverTool(
                 renderers=[dots],
@@ -306,7 +305,7 @@ def layer_profile(
                 name=name,
             )
             dots = fig.scatter("layer", "value", source=summary, color=color, size=6)
-            items.append(LegendItem(label=name, renderers=[line, dots]))
+            items.append(LegendItem(label=name, renderers=[line]))  # the line alone
     legend = _legend(items, s, "top_left", horizontal=True)
     legend.title = "over heads:"
     legend.title_text_font, legend.title_text_font_size = s["font"], s["tick_font_size"]

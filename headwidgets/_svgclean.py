@@ -104,6 +104,58 @@ def _vector_bar(node: ET.Element) -> ET.Element | None:
     return group
 
 
+_SMALL = 64  # images up to this many pixels a side are legend swatches: redrawn pixel-exact
+
+
+def _vector_pixels(node: ET.Element) -> ET.Element | None:
+    """A ``<g>`` of rectangles that draws a small ``<image>`` (a legend swatch, which BokehJS
+    rasterises) pixel for pixel: equal colors of a row in one rectangle, equal rows merged."""
+    from PIL import Image
+
+    href = node.get("href") or node.get(f"{{{XLINK_NS}}}href") or ""
+    if not href.startswith(_PNG_PREFIX):
+        return None
+    with Image.open(io.BytesIO(base64.b64decode(href[len(_PNG_PREFIX) :]))) as image:
+        pixels = np.asarray(image.convert("RGBA"))
+    h_px, w_px = pixels.shape[:2]
+    if not (0 < w_px <= _SMALL and 0 < h_px <= _SMALL):
+        return None
+    sx = _number(node, "width", w_px) / w_px
+    sy = _number(node, "height", h_px) / h_px
+    x0, y0 = _number(node, "x"), _number(node, "y")
+    rows = [
+        [(start, length, color) for start, length, color in _runs([tuple(int(c) for c in p)
+         for p in pixels[y]]) if color[3] > 0]
+        for y in range(h_px)
+    ]  # fmt: skip
+    group = ET.Element(f"{_SVG}g", {"class": "hw-swatch"})
+    for key in ("transform", "clip-path", "opacity"):
+        if node.get(key) is not None:
+            group.set(key, str(node.get(key)))
+    done: set[tuple[int, int, int, tuple[int, ...]]] = set()
+    for y, runs in enumerate(rows):
+        for start, length, color in runs:
+            if (y, start, length, color) in done:
+                continue
+            height = 1
+            while y + height < h_px and (start, length, color) in rows[y + height]:
+                done.add((y + height, start, length, color))
+                height += 1
+            r, g, b, a = color
+            attrs = {
+                "x": f"{x0 + start * sx:.4g}",
+                "y": f"{y0 + y * sy:.4g}",
+                "width": f"{length * sx:.4g}",
+                "height": f"{height * sy:.4g}",
+                "fill": f"#{r:02x}{g:02x}{b:02x}",
+                "stroke": "none",
+            }
+            if a < 255:
+                attrs["fill-opacity"] = f"{a / 255:.3g}"
+            ET.SubElement(group, f"{_SVG}rect", attrs)
+    return group
+
+
 def _family(node: ET.Element) -> str:
     return (node.get("font-family") or "").split(",")[0].strip().strip("'\"")
 
@@ -150,7 +202,7 @@ def clean_svg(svg: str, embed_fonts: bool = True) -> str:
         if _invisible(node):
             parents[node].remove(node)
     for node in list(root.iter(f"{_SVG}image")):
-        vector = _vector_bar(node)
+        vector = _vector_bar(node) or _vector_pixels(node)
         if vector is not None:
             parent = parents[node]
             parent.insert(list(parent).index(node), vector)

@@ -712,6 +712,7 @@ def test_dark_svg_has_no_dark_text(effect: xr.DataArray, tmp_path: Path, browser
     root = _svg_tree(hw.export(grid, tmp_path / "dark.svg"))
     fills = [node.get("fill", "") for node in root.iter(f"{SVG}text")]
     assert fills and [f for f in fills if _luminance(f) < 0.5] == []
+    assert list(root.iter(f"{SVG}image")) == []  # legend swatches and color bar: vectors
 
 
 @pytest.mark.browser
