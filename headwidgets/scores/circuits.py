@@ -405,12 +405,15 @@ class _Pair:
         )
         out = []
         size = self._rows()
+        blocks = hm.model.get_submodule(hm.layout.blocks_path)
         with torch.no_grad():
             for start in range(0, n_rows, size):
                 rows = torch.arange(start, min(start + size, n_rows))
                 compiled = att.Compiled({}, {layer: {x: edit.select(rows)}})
-                ids = self.tok.input_ids.expand(len(rows), -1)
-                with hm._attention_site(compiled):
-                    logits = hm._forward(ids, self.keep).float()
+                # the layers below the receiver are the clean run's for every row: run them
+                # once, and let the batch grow to one row per sender at the receiver's layer
+                joins = {layer: len(rows) - 1}
+                with iv.grow_batch(blocks, joins), hm._attention_site(compiled):
+                    logits = hm._forward(self.tok.input_ids, self.keep).float()
                 out.append(self._values(logits))
         return torch.cat(out).numpy()
