@@ -319,6 +319,25 @@ def test_a_sink_edit_refreshes_outputs_patterns_and_cached_generation(text: str)
     assert generated == uncached[0, ids.shape[1] :].tolist()
 
 
+def test_the_explorer_shows_the_edited_pattern_beside_the_original(text: str) -> None:
+    llama = tiny("llama")
+    explorer = Explorer(llama, text, target="w3", distractor="w7")
+    explorer.grid.selected = [[1, 2]]
+    request(explorer.controls, edits=[{"layer": 1, "head": 2, "mode": "sink", "alpha": 0.0}])
+    view = explorer.attention
+    assert view.run == "both"
+    shape = view._shape
+    intervened = np.frombuffer(view._patterns, dtype="<f4").reshape(shape)
+    baseline = np.frombuffer(view._baseline, dtype="<f4").reshape(shape)
+    plain = llama.run(text, patterns=True).patterns
+    edited = llama.run(text, intervention=hw.Intervention.sink({(1, 2): 0.0}), patterns=True)
+    np.testing.assert_allclose(baseline[0], plain[0, 1, 2].numpy(), atol=1e-6)
+    np.testing.assert_allclose(intervened[0], edited.patterns[0, 1, 2].numpy(), atol=1e-6)
+    assert baseline[0][1:, 0].min() > 0 and intervened[0][1:, 0].max() == 0
+    view.run = "intervened"
+    assert view._baseline == b""
+
+
 def test_steering_modes_add_the_heads_vector_and_inject_the_task_mean(text: str) -> None:
     llama = tiny("llama")
     vector = [0.5] * llama.head_dim

@@ -22,7 +22,9 @@ class AttentionView(anywidget.AnyWidget):
 
     Hover a query token to see what it attends to. With an :attr:`intervention` set, the
     patterns come from the intervened run (``run="intervened"``, the default): edits in
-    early layers change the patterns of later heads.
+    early layers change the patterns of later heads, and edits inside attention (sink,
+    temperature, mix, window) change the edited head's own pattern. ``run="both"`` draws the
+    baseline pattern beside the intervened one.
 
     Parameters
     ----------
@@ -33,7 +35,7 @@ class AttentionView(anywidget.AnyWidget):
     heads
         Heads to show, ``[(layer, head), ...]``; one tab each.
     run
-        ``"intervened"`` or ``"baseline"``.
+        ``"intervened"``, ``"baseline"`` or ``"both"`` (baseline left, intervened right).
     intervention
         The edits of the intervened run (default none).
     live
@@ -58,7 +60,9 @@ class AttentionView(anywidget.AnyWidget):
         sync=True
     )
     run = traitlets.Enum(
-        ("intervened", "baseline"), default_value="intervened", help="Which run's patterns."
+        ("intervened", "baseline", "both"),
+        default_value="intervened",
+        help="Which run's patterns: 'intervened' (default), 'baseline' or 'both' side by side.",
     ).tag(sync=True)
     intervention = traitlets.Instance(
         Intervention, help="The edits of the intervened run (Intervention). Not synced."
@@ -66,6 +70,9 @@ class AttentionView(anywidget.AnyWidget):
     error = traitlets.Unicode("", help="The last error ('' = none).").tag(sync=True)
     _tokens = traitlets.List(traitlets.Unicode(), help="Text of each position.").tag(sync=True)
     _patterns = traitlets.Bytes(help="float32 (n_heads, T, T) patterns of `heads`.").tag(sync=True)
+    _baseline = traitlets.Bytes(
+        help="With run 'both': float32 (n_heads, T, T) baseline patterns of `heads`, else empty."
+    ).tag(sync=True)
     _shape = traitlets.List(traitlets.Int(), help="[n_heads, T, T].").tag(sync=True)
 
     def __init__(
@@ -113,21 +120,22 @@ class AttentionView(anywidget.AnyWidget):
             self._live = LiveRun(self.hm, self.prompt)
         return self._live
 
-    def _all_patterns(self) -> Any:
+    def _all_patterns(self, baseline: bool = False) -> Any:
         """(L, H, T, T) patterns of the chosen run (a torch tensor, cached by the run)."""
-        spec = self.intervention if self.run == "intervened" else None
+        spec = None if baseline or self.run == "baseline" else self.intervention
         out = self.live.outputs(spec or None, patterns=True)
         assert out.patterns is not None
         return out.patterns
 
-    def patterns(self) -> np.ndarray:
-        """Patterns of :attr:`heads` in the chosen run: float32 (n_heads, T, T)."""
+    def patterns(self, baseline: bool = False) -> np.ndarray:
+        """Patterns of :attr:`heads`: float32 (n_heads, T, T) of the chosen run (``"both"``:
+        the intervened one), or of the baseline run with ``baseline=True``."""
         if not self.heads:
             n_tokens = len(self.live)
             return np.zeros((0, n_tokens, n_tokens), dtype=np.float32)
         layers = [h[0] for h in self.heads]
         heads = [h[1] for h in self.heads]
-        return self._all_patterns()[layers, heads].numpy().astype(np.float32)
+        return self._all_patterns(baseline)[layers, heads].numpy().astype(np.float32)
 
     def pattern(self, layer: int, head: int) -> np.ndarray:
         """The (query, key) pattern of one head in the chosen run."""
@@ -137,6 +145,7 @@ class AttentionView(anywidget.AnyWidget):
         """Recompute and send the patterns; errors are shown in the widget and raised."""
         try:
             data, shape = float32_buffer(self.patterns())
+            base = float32_buffer(self.patterns(baseline=True))[0] if self.run == "both" else b""
             tokens = self.live.tokens
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
@@ -146,5 +155,6 @@ class AttentionView(anywidget.AnyWidget):
             self._tokens = tokens
             self._shape = shape
             self._patterns = data
+            self._baseline = base
             if self.active >= max(1, len(self.heads)):
                 self.active = max(0, len(self.heads) - 1)

@@ -116,7 +116,7 @@ class Explorer(ipywidgets.HBox):
             n_generate=n_generate,
             live=live,
         )
-        self.attention = AttentionView(hm, prompt, heads=self.grid.selected, live=live)
+        self.attention = AttentionView(hm, prompt, heads=self.grid.selected, run="both", live=live)
         #: the live scale-response figure (``curve=True``), else None
         self.curve: ScaleResponseView | None = None
         if curve:
@@ -147,7 +147,8 @@ class Explorer(ipywidgets.HBox):
     def _patterns_needed(self, change: Any = None) -> None:
         # capture patterns in the refresh's forward only while the AttentionView shows the
         # intervened run of some head (one forward serves both views then)
-        self._live.patterns = bool(self.attention.heads) and self.attention.run == "intervened"
+        shown = self.attention.run in ("intervened", "both")
+        self._live.patterns = bool(self.attention.heads) and shown
 
     @staticmethod
     def default_metric(target: str | None, distractor: str | None) -> Metric:

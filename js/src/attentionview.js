@@ -1,8 +1,9 @@
 // AttentionView: the query × key attention pattern of the selected heads.
 //
 // Traits (see headwidgets/widgets/attentionview.py):
-//   heads [[layer, head], ...]   active (index into heads)   run "intervened" | "baseline"
+//   heads [[layer, head], ...]   active (index into heads)   run "intervened" | "baseline" | "both"
 //   _tokens [str]   _patterns float32 (n_heads, T, T)   _shape [n_heads, T, T]   error
+//   _baseline  float32 (n_heads, T, T) with run "both" (drawn left of the intervened pattern)
 // Hover a query token (a row or its label) to see what it attends to: the key labels are
 // tinted by the attention weight. Hover a key label to see which queries attend to it.
 import { decodeTensor } from "./binary.mjs";
@@ -19,18 +20,29 @@ function render({ model, el }) {
   const runToggle = h("select", { class: "hw-select", attrs: { "aria-label": "which run" } }, [
     h("option", { text: "intervened", attrs: { value: "intervened" } }),
     h("option", { text: "baseline", attrs: { value: "baseline" } }),
+    h("option", { text: "both", attrs: { value: "both" } }),
   ]);
   header.append(h("div", { class: "hw-title", text: "attention pattern" }), tabs, runToggle);
   const corner = h("div", { class: "hw-corner", text: "query ↓ key →" });
   const keyLabels = h("div", { class: "hw-key-labels" });
   const queryLabels = h("div", { class: "hw-query-labels" });
   const canvas = h("canvas", { class: "hw-pattern-canvas", attrs: { "aria-label": "attention pattern" } });
+  const baseCanvas = h("canvas", {
+    class: "hw-pattern-canvas hw-baseline-canvas",
+    attrs: { "aria-label": "baseline attention pattern" },
+  });
+  const pairCaption = h("div", { class: "hw-pair-caption", text: "baseline (left) · intervened (right)" });
   const tooltip = h("div", { class: "hw-tooltip" });
   tooltip.hidden = true;
-  const plot = h("div", { class: "hw-pattern" }, [corner, keyLabels, queryLabels, h("div", { class: "hw-plot" }, [canvas, tooltip])]);
+  const plot = h("div", { class: "hw-pattern" }, [
+    corner,
+    keyLabels,
+    queryLabels,
+    h("div", { class: "hw-plot hw-pair" }, [baseCanvas, canvas, tooltip]),
+  ]);
   const empty = h("div", { class: "hw-empty", text: "select heads in the grid to see their attention patterns" });
   const errorBox = h("div", { class: "hw-error", attrs: { role: "alert" } });
-  root.append(header, plot, empty, errorBox);
+  root.append(header, pairCaption, plot, empty, errorBox);
   el.append(root);
 
   let state = null;
@@ -43,7 +55,9 @@ function render({ model, el }) {
     const heads = model.get("heads") ?? [];
     const tokens = model.get("_tokens") ?? [];
     const active = Math.max(0, Math.min(shape[0] - 1, model.get("active") ?? 0));
-    state = { shape, tensor, heads, tokens, active, scale: makeScale([0, 1], { kind: "sequential" }) };
+    const both = model.get("run") === "both" && (model.get("_baseline")?.byteLength ?? 0) > 0;
+    const baseline = both ? decodeTensor(model.get("_baseline"), shape) : null;
+    state = { shape, tensor, baseline, heads, tokens, active, scale: makeScale([0, 1], { kind: "sequential" }) };
   }
 
   function drawTabs() {
@@ -66,23 +80,30 @@ function render({ model, el }) {
     plot.hidden = n === 0;
     empty.hidden = n !== 0;
     if (n === 0) return;
-    geom = gridGeometry({ rows: T, cols: T, maxWidth: 460, maxHeight: 460, minCell: 3, maxCell: 26 });
-    const ctx = setupCanvas(canvas, geom.width, geom.height);
-    const pattern = state.tensor.slice(state.active);
-    for (let q = 0; q < T; q++) {
-      for (let k = 0; k < T; k++) {
-        const v = pattern[q * T + k];
-        const { x, y, size } = cellRect(geom, q, k);
-        ctx.fillStyle = state.scale.css(v);
-        ctx.fillRect(x, y, size, size);
+    const both = state.baseline !== null;
+    const side = both ? 190 : 460;  // two patterns fit the Explorer's left column
+    geom = gridGeometry({ rows: T, cols: T, maxWidth: side, maxHeight: side, minCell: 3, maxCell: 26 });
+    pairCaption.hidden = !both;
+    baseCanvas.hidden = !both;
+    const paint = (target, pattern) => {
+      const ctx = setupCanvas(target, geom.width, geom.height);
+      for (let q = 0; q < T; q++) {
+        for (let k = 0; k < T; k++) {
+          const v = pattern[q * T + k];
+          const { x, y, size } = cellRect(geom, q, k);
+          ctx.fillStyle = state.scale.css(v);
+          ctx.fillRect(x, y, size, size);
+        }
       }
-    }
-    if (focus) {
-      ctx.strokeStyle = "#ff2d95";
-      ctx.lineWidth = 2;
-      if (focus.kind === "query") ctx.strokeRect(1, focus.index * geom.cell + 1, geom.gridWidth - 2, geom.cell - 2);
-      else ctx.strokeRect(focus.index * geom.cell + 1, 1, geom.cell - 2, geom.gridHeight - 2);
-    }
+      if (focus) {
+        ctx.strokeStyle = "#ff2d95";
+        ctx.lineWidth = 2;
+        if (focus.kind === "query") ctx.strokeRect(1, focus.index * geom.cell + 1, geom.gridWidth - 2, geom.cell - 2);
+        else ctx.strokeRect(focus.index * geom.cell + 1, 1, geom.cell - 2, geom.gridHeight - 2);
+      }
+    };
+    paint(canvas, state.tensor.slice(state.active));
+    if (both) paint(baseCanvas, state.baseline.slice(state.active));
     const font = Math.max(7, Math.min(12, geom.cell - 2));
     const makeLabels = (container, kind) => {
       container.replaceChildren(
@@ -171,32 +192,38 @@ function render({ model, el }) {
     });
     ls.on(container, "pointerleave", () => setFocus(null));
   }
-  ls.on(canvas, "pointermove", (event) => {
-    if (!geom || !state) return;
-    const rect = canvas.getBoundingClientRect();
-    const x = event.clientX - rect.left;
-    const y = event.clientY - rect.top;
-    const cell = cellAt(geom, x, y);
-    if (!cell) {
+  const pairPlot = canvas.parentElement;
+  for (const [target, run] of [[canvas, "intervened"], [baseCanvas, "baseline"]]) {
+    ls.on(target, "pointermove", (event) => {
+      if (!geom || !state) return;
+      const rect = target.getBoundingClientRect();
+      const x = event.clientX - rect.left;
+      const y = event.clientY - rect.top;
+      const cell = cellAt(geom, x, y);
+      if (!cell) {
+        tooltip.hidden = true;
+        return;
+      }
+      const [, T] = state.shape;
+      const tensor = run === "baseline" && state.baseline ? state.baseline : state.tensor;
+      const v = tensor.slice(state.active)[cell.row * T + cell.col];
+      const which = state.baseline ? `${run}: ` : "";
+      tooltip.textContent =
+        `${which}query ${cell.row} ${visibleToken(state.tokens[cell.row])} → key ${cell.col} ` +
+        `${visibleToken(state.tokens[cell.col])}: ${formatValue(v, 3)}`;
+      const offset = rect.left - pairPlot.getBoundingClientRect().left;
+      tooltip.style.left = `${offset + x + 12}px`;
+      tooltip.style.top = `${y + 12}px`;
+      tooltip.hidden = false;
+      setFocus({ kind: "query", index: cell.row });
+    });
+    ls.on(target, "pointerleave", () => {
       tooltip.hidden = true;
-      return;
-    }
-    const [, T] = state.shape;
-    const v = state.tensor.slice(state.active)[cell.row * T + cell.col];
-    tooltip.textContent =
-      `query ${cell.row} ${visibleToken(state.tokens[cell.row])} → key ${cell.col} ` +
-      `${visibleToken(state.tokens[cell.col])}: ${formatValue(v, 3)}`;
-    tooltip.style.left = `${x + 12}px`;
-    tooltip.style.top = `${y + 12}px`;
-    tooltip.hidden = false;
-    setFocus({ kind: "query", index: cell.row });
-  });
-  ls.on(canvas, "pointerleave", () => {
-    tooltip.hidden = true;
-    setFocus(null);
-  });
+      setFocus(null);
+    });
+  }
 
-  for (const name of ["heads", "active", "run", "_tokens", "_patterns", "_shape", "error"]) {
+  for (const name of ["heads", "active", "run", "_tokens", "_patterns", "_baseline", "_shape", "error"]) {
     ls.model(model, `change:${name}`, redraw);
   }
   ls.add(redraw.cancel);
