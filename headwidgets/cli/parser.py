@@ -89,7 +89,7 @@ alpha), profile (per-layer summary), difference (CUBE minus --other), tokens
 
 examples:
   headwidgets figure scores.nc --var induction --kind heatmap --out induction.svg
-  headwidgets figure effect.nc --kind heatmap --highlight 2.3,3.0 --out effect.png --scale 3
+  headwidgets figure effect.nc --kind heatmap --highlight 2.3,3.0 --out effect.png
   headwidgets figure a.nc --kind difference --other b.nc --out diff.html
   headwidgets figure patterns.nc --kind pattern --layer 1 --head 2 --out pattern.svg
   headwidgets scores induction-2l @repeated:4 induction --per-query --reduce none -o q.nc
@@ -238,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     figure.add_argument("--title", default=None, help="figure title (default from the cube)")
     figure.add_argument("--width", type=int, default=None, help="width in CSS pixels")
     figure.add_argument("--height", type=int, default=None, help="height in CSS pixels")
-    figure.add_argument("--scale", type=float, default=2.0, help="PNG pixels per CSS pixel")
+    figure.add_argument(
+        "--scale", type=float, default=None, help="PNG pixels per CSS pixel (default: 300 dpi)"
+    )
     figure.add_argument(
         "--data", action="store_true", help="also write the drawn cube beside it (.nc)"
     )
