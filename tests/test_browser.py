@@ -95,6 +95,15 @@ def control_row(page: Any, layer: int, head: int) -> Any:
     return explorer(page).locator(f".hw-control-row[data-layer='{layer}'][data-head='{head}']")
 
 
+def selected_row(page: Any, layer: int, head: int) -> Any:
+    """The head's control row, clicking the head in the grid first if it has none."""
+    row = control_row(page, layer, head)
+    if row.count() == 0:
+        click_head(page, layer, head)
+        row.wait_for(timeout=30_000)
+    return row
+
+
 def settled(page: Any, summary: str, timeout_ms: float = 30_000) -> None:
     """Wait until no request is in flight and the outputs show the intervention ``summary``."""
     page.wait_for_function(
@@ -194,10 +203,7 @@ def test_a_fast_drag_through_50_values_ends_at_the_final_value(
 
     page, _ = lab
     layer, head = most_important_head(hm, case)
-    row = control_row(page, layer, head)
-    if row.count() == 0:
-        click_head(page, layer, head)
-        row.wait_for(timeout=30_000)
+    row = selected_row(page, layer, head)
     slider = row.locator("input[type=range]")
     slider.evaluate(
         "(el) => { window.__hwValues = []; el.addEventListener('input',"
@@ -231,10 +237,7 @@ def test_an_inside_attention_mode_gets_its_own_slider_and_the_engines_outputs(
 
     page, _ = lab
     layer, head = most_important_head(hm, case)
-    row = control_row(page, layer, head)
-    if row.count() == 0:
-        click_head(page, layer, head)
-        row.wait_for(timeout=30_000)
+    row = selected_row(page, layer, head)
     row.locator("select").select_option("sink")
     settled(page, "no intervention")  # β starts at its neutral value, 1
     slider = row.locator("input[type=range]")
