@@ -192,16 +192,21 @@ class HeadModel:
         )
 
     # -- tokens ------------------------------------------------------------------------
+    def _follow_tokenizer(self) -> None:
+        """Forget what was remembered under a tokenizer that was replaced after binding."""
+        if self._tokens_of is not self.tokenizer:
+            self._token_cache.clear()
+            self._token_ids.clear()
+            self._attention_cache.clear()  # reweight keys given as token strings
+            self._tokens_of = self.tokenizer
+
     def tokenize(self, prompt: Prompt) -> Tokens:
         """Token ids (1, T) and the text of each position (special tokens included)."""
         import torch
 
         if not isinstance(prompt, str):
             raise TypeError(f"a prompt is a string, got {type(prompt).__name__}")
-        if self._tokens_of is not self.tokenizer:  # a tokenizer assigned after binding
-            self._token_cache.clear()
-            self._token_ids.clear()
-            self._tokens_of = self.tokenizer
+        self._follow_tokenizer()
         cached = self._token_cache.get(prompt)
         if cached is None:
             if not prompt.strip():
@@ -335,7 +340,8 @@ class HeadModel:
         """
         if not any(spec.attention for spec in specs):
             return att.Compiled({}, {})
-        key = (tuple(specs), n_pos, self.device, id(self.tokenizer))
+        self._follow_tokenizer()
+        key = (tuple(specs), n_pos, self.device)
         cached = self._attention_cache.get(key) if n_pos is not None else None
         if cached is not None:
             self._attention_cache.move_to_end(key)

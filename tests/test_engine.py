@@ -346,3 +346,15 @@ def test_a_tokenizer_assigned_after_binding_replaces_the_remembered_tokenization
     after = hm.tokenize(text).input_ids[0].tolist()
     assert after == list(other(text)["input_ids"]) and after != before
     assert hm.token_id("w1") == other.encode("w1", add_special_tokens=False)[0] == w1
+
+
+def test_a_tokenizer_assigned_after_binding_recompiles_token_keyed_attention_edits() -> None:
+    hm = tiny("llama")
+    text = "w1 w5 w2 w5 w3"
+    spec = Intervention.reweight({(1, 0): 0.0}, keys=["w5"])
+    hm.run_batch(text, [spec])
+    (before,) = hm._attention_cache.values()
+    hm.tokenizer = word_tokenizer(10)  # token strings may now map to other ids
+    hm.run_batch(text, [spec])
+    (after,) = hm._attention_cache.values()  # the old tokenizer's compilation is gone
+    assert after is not before
