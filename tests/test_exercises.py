@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 
 import headwidgets as hw
 from headwidgets import zoo
-from headwidgets.exercises import induction, ioi
+from headwidgets.exercises import induction, inside, ioi
 
 THRESHOLD = 0.4
 N = 20
@@ -317,6 +317,177 @@ def test_attribution_ratio_check_wants_one_heads_ratio(capsys, ioi_hm, ds):
     _fails(ioi.check_attribution_ratio, r, estimate, patching, (0, 3))
 
 
+# --- notebook 06 -----------------------------------------------------------------------------
+
+SINK_HEAD = (1, 0)  # attends to the first token most of the time: the sink edit shows
+PREVIOUS = (0, 1)
+INDUCTION = [(1, head) for head in range(4)]
+
+
+def _scaled_first(A, beta):
+    edited = np.array(A, dtype=float)
+    edited[:, 0] *= beta
+    return edited
+
+
+def test_unanswered_inside_exercises_say_so(capsys, hm, prompts):
+    inside.check_sink_edit(..., hm, prompts[0], SINK_HEAD, 0.5)
+    inside.check_sink_edit(lambda A, beta: None, hm, prompts[0], SINK_HEAD, 0.5)
+    inside.check_window(..., ..., ..., hm, prompts, PREVIOUS, INDUCTION)
+    inside.check_window("induction", 0.1, ..., hm, prompts, PREVIOUS, INDUCTION)
+    out = capsys.readouterr().out
+    assert out.count("not answered yet") + out.count("returns nothing yet") == 4, out
+    with pytest.raises(ValueError, match=r"exercises are 1\.\.2"):
+        inside.show_solution(3)
+
+
+def test_sink_edit_check_accepts_the_edit_written_three_ways(capsys, hm, prompts):
+    _passes(capsys, inside.check_sink_edit, inside.solution_1, hm, prompts[0], SINK_HEAD, 0.5)
+
+    def by_loop(A, beta):
+        out = np.array(A, dtype=float)
+        for q in range(A.shape[0]):
+            row = A[q, : q + 1].copy()
+            row[0] *= beta
+            if row.sum() > 0:
+                out[q, : q + 1] = row / row.sum()
+        return out
+
+    def by_removed_mass(A, beta):  # the row keeps 1 - (1 - β)·A[q, 0] of its mass
+        import torch
+
+        A = torch.tensor(A)
+        mass = 1 - (1 - beta) * A[:, :1]
+        edited = A.clone()
+        edited[:, 0] *= beta
+        return torch.where(mass > 1e-12, edited / mass.clamp_min(1e-12), A)
+
+    _passes(capsys, inside.check_sink_edit, by_loop, hm, prompts[0], SINK_HEAD, 0.5)
+    _passes(capsys, inside.check_sink_edit, by_removed_mass, hm, prompts[0], SINK_HEAD, 2.0)
+
+
+def _softmax_renormalised(A, beta):
+    edited = _scaled_first(A, beta)
+    weights = np.exp(edited)
+    return weights / weights.sum(-1, keepdims=True)
+
+
+def _uniform_fallback(A, beta):  # a row with no mass left spread over ALL keys
+    edited = _scaled_first(A, beta)
+    mass = edited.sum(-1, keepdims=True)
+    return np.where(mass > 0, edited / np.where(mass > 0, mass, 1), 1 / A.shape[-1])
+
+
+def _divide_by_zero(A, beta):
+    edited = _scaled_first(A, beta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return edited / edited.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "named"),
+    [
+        (_scaled_first, "not renormalised"),
+        (lambda A, beta: beta * A, "every key is scaled"),
+        (lambda A, beta: A, "gives A back"),
+        (_softmax_renormalised, "masked keys"),
+        (_uniform_fallback, "masked keys"),
+        (_divide_by_zero, "don't divide by 0"),
+        (lambda A, beta: inside.solution_1(A, 0.5), "the engine reads"),
+    ],
+    ids=[
+        "no renormalisation",
+        "every key times beta",
+        "every key times beta, renormalised",
+        "softmax over the row",
+        "zero-mass row spread over all keys",
+        "zero-mass row divided by 0",
+        "beta ignored",
+    ],
+)
+def test_sink_edit_check_names_typical_mistakes(hm, prompts, wrong, named):
+    with pytest.raises(AssertionError, match="❌ not quite") as failure:
+        inside.check_sink_edit(wrong, hm, prompts[0], SINK_HEAD, 0.5)
+    assert named in str(failure.value), failure.value
+
+
+def test_window_check_accepts_the_measured_losses_and_the_right_prediction(capsys, hm, prompts):
+    def loss(spec):
+        return inside.second_copy_loss(hm, prompts, spec)
+
+    prediction, on_previous, on_induction = inside.solution_2(loss, PREVIOUS, INDUCTION)
+    assert prediction == "induction"
+    _passes(
+        capsys,
+        inside.check_window,
+        prediction,
+        on_previous,
+        on_induction,
+        hm,
+        prompts,
+        PREVIOUS,
+        INDUCTION,
+    )
+    # the notebook's own loss (one batched forward under hm.intervene), as numpy floats
+    import torch
+
+    ids = torch.cat([hm.tokenize(p).input_ids for p in prompts])
+
+    def notebook_loss(spec):
+        with torch.no_grad(), hm.intervene(spec):
+            logits = hm.model(input_ids=ids).logits
+        logprobs = torch.log_softmax(logits[:, N + 1 : 2 * N], dim=-1)
+        return np.float32(-logprobs.gather(-1, ids[:, N + 2 : 2 * N + 1, None]).mean())
+
+    _, on_previous, on_induction = inside.solution_2(notebook_loss, PREVIOUS, INDUCTION)
+    _passes(
+        capsys,
+        inside.check_window,
+        "induction",
+        on_previous,
+        on_induction,
+        hm,
+        prompts,
+        PREVIOUS,
+        INDUCTION,
+    )
+
+
+@pytest.mark.parametrize("prediction", ["0.1", "both", "neither", "the previous-token head"])
+def test_window_check_rejects_a_wrong_prediction(hm, prompts, prediction):
+    def loss(spec):
+        return inside.second_copy_loss(hm, prompts, spec)
+
+    _, on_previous, on_induction = inside.solution_2(loss, PREVIOUS, INDUCTION)
+    _fails(
+        inside.check_window,
+        prediction,
+        on_previous,
+        on_induction,
+        hm,
+        prompts,
+        PREVIOUS,
+        INDUCTION,
+    )
+
+
+def test_window_check_names_wrong_measurements(hm, prompts):
+    def loss(spec=None):
+        return inside.second_copy_loss(hm, prompts, spec)
+
+    _, on_previous, on_induction = inside.solution_2(loss, PREVIOUS, INDUCTION)
+    no_sink = loss(hw.Intervention.window(dict.fromkeys(INDUCTION, 4), sinks=0))
+    for values, named in (
+        ((on_previous, loss()), "the clean loss"),  # measured outside the intervene block
+        ((on_induction, on_previous), "the other edit"),  # swapped
+        ((on_previous, no_sink), "without its sink"),
+        ((on_previous, "high"), "one number"),
+    ):
+        with pytest.raises(AssertionError, match="❌ not quite") as failure:
+            inside.check_window("induction", *values, hm, prompts, PREVIOUS, INDUCTION)
+        assert named in str(failure.value), failure.value
+
+
 def test_notebooks_solutions_folder_reexports_the_package_checks():
     """Older copies of the notebooks import ``solutions`` from the notebooks folder."""
     import importlib
@@ -326,7 +497,7 @@ def test_notebooks_solutions_folder_reexports_the_package_checks():
     folder = Path(__file__).resolve().parent.parent / "notebooks"
     sys.path.insert(0, str(folder))
     try:
-        for name, module in (("induction", induction), ("ioi", ioi)):
+        for name, module in (("induction", induction), ("ioi", ioi), ("inside", inside)):
             shim = importlib.import_module(f"solutions.{name}")
             assert shim.__all__ == module.__all__
             assert all(getattr(shim, item) is getattr(module, item) for item in module.__all__)

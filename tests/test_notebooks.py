@@ -143,6 +143,7 @@ def test_committed_notebook_has_no_outputs(path: Path) -> None:
 COURSE = {
     "02_induction_heads.ipynb": 9,  # exercises 1, 2 (two checks), 3 to 8
     "03_indirect_object_identification.ipynb": 5,  # exercises 1 to 5
+    "06_inside_attention.ipynb": 2,  # exercises 1 and 2
 }
 
 

@@ -1,4 +1,4 @@
-"""Checks and solutions of the exercises in the course notebooks (02 and 03).
+"""Checks and solutions of the exercises in the course notebooks (02, 03 and 06).
 
 Each ``check_*`` function takes what a student wrote (a number, a function, an
 :class:`~headwidgets.Intervention`, a choice) and says whether it is right (✅), wrong (an
@@ -13,4 +13,4 @@ working directory; ``notebooks/solutions/`` re-exports them for older copies of 
 
 from __future__ import annotations
 
-__all__ = ["induction", "ioi"]
+__all__ = ["induction", "inside", "ioi"]
