@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from headwidgets.cli import demo_command
-from tests.browser.jupyter import free_port
+from tests.browser.jupyter import chromium, free_port, missing_requirements, new_page
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,9 @@ def test_the_demo_opens_the_quickstart_that_the_server_serves(tmp_path: Path) ->
         while not opened:
             assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
-            opened = list(dirs["JUPYTER_RUNTIME_DIR"].glob("jpserver-*-open.html"))
+            # the page the browser would open for the file to run (jupyter_server also writes
+            # jpserver-PID-open.html, the plain /lab page, which a browser opens without one)
+            opened = list(dirs["JUPYTER_RUNTIME_DIR"].glob("jpserver-file-to-run-*-open.html"))
             time.sleep(0.25)
         time.sleep(0.5)  # the file is written in one go; give the writer a moment
         match = re.search(r'href="([^"]+)"', opened[0].read_text())
@@ -73,7 +75,22 @@ def test_the_demo_opens_the_quickstart_that_the_server_serves(tmp_path: Path) ->
         assert model["type"] == "notebook" and model["name"] == "01_quickstart.ipynb"
         with urllib.request.urlopen(f"{base}{url.path}") as response:
             assert response.status == 200
-        assert " 404 " not in log.read_text()
+        # what a user sees: the page opens the quickstart itself, and nothing was not found
+        why = missing_requirements()
+        if why is None:
+            with chromium() as browser, new_page(browser) as (page, page_log):
+                page.goto(match.group(1), wait_until="domcontentloaded", timeout=120_000)
+                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+                title = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+                assert "01_quickstart.ipynb" in title.text_content()
+                assert page_log.errors == []
+        text = log.read_text()
+        assert " 404 " not in text and "404 GET" not in text, text[-2000:]
+        # the URL the server prints for a terminal user goes to the notebook too
+        printed = re.findall(rf"http://127\.0\.0\.1:{port}(/\S*)", text)
+        assert printed and all(p.startswith("/lab/tree/01_quickstart.ipynb") for p in printed)
+        if why is not None:
+            pytest.skip(f"served, but not opened in a browser: {why}")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)

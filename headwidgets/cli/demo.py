@@ -41,9 +41,12 @@ def demo_command(notebook: str | None = None, lab_args: Sequence[str] = ()) -> l
     # an absolute file under an explicit root: jupyter_server joins a relative file path to
     # the root it derived from that same path, and the page then asks for a file that is not
     # there (a 404 and the launcher instead of the notebook)
+    # and the URL the server prints (what a user clicks in a terminal, and what a browser
+    # opens where the redirect file cannot be used) must be the notebook, not the launcher
     path = path.resolve()
     root_dir = f"--ServerApp.root_dir={path.parent}"
-    lab = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", *root, root_dir]
+    default_url = f"--LabApp.default_url=/lab/tree/{path.name}"
+    lab = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", *root, root_dir, default_url]
     return [*lab, str(path), *extra]
 
 
