@@ -31,6 +31,7 @@ MODELS = {
     "04_figures_for_papers.ipynb": ("induction-2l",),
     "05_sweeps_at_scale.ipynb": ("circuits-4l", "induction-2l"),
     "06_inside_attention.ipynb": ("induction-2l", "circuits-4l"),
+    "07_circuits.ipynb": ("induction-2l", "circuits-4l"),
 }
 CELL_TIMEOUT = 300  # seconds per cell
 
@@ -144,6 +145,7 @@ COURSE = {
     "02_induction_heads.ipynb": 9,  # exercises 1, 2 (two checks), 3 to 8
     "03_indirect_object_identification.ipynb": 5,  # exercises 1 to 5
     "06_inside_attention.ipynb": 2,  # exercises 1 and 2
+    "07_circuits.ipynb": 2,  # exercises 1 and 2
 }
 
 

@@ -1,4 +1,4 @@
-"""Checks and solutions of the exercises in the course notebooks (02, 03 and 06).
+"""Checks and solutions of the exercises in the course notebooks (02, 03, 06 and 07).
 
 Each ``check_*`` function takes what a student wrote (a number, a function, an
 :class:`~headwidgets.Intervention`, a choice) and says whether it is right (✅), wrong (an
@@ -13,4 +13,4 @@ working directory; ``notebooks/solutions/`` re-exports them for older copies of 
 
 from __future__ import annotations
 
-__all__ = ["induction", "inside", "ioi"]
+__all__ = ["circuits", "induction", "inside", "ioi"]
