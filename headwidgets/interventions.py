@@ -609,15 +609,27 @@ def compile_specs(
     )
     if uses_positions or uses_per_pos:
         if n_pos is None:
-            needed = [max(e.positions) + 1 for s in specs for e in s.edits if e.positions]
-            needed += [z_of(e.source).shape[1] for s in specs for e in s.edits if e.source]
-            needed += [
+            # the prompts these edits copy from fix the length where one is given
+            lengths = [z_of(e.source).shape[1] for s in specs for e in s.edits if e.source]
+            lengths += [
                 z_of(r).shape[1]
                 for s in specs
                 for e in s.edits
                 if e.mode == "mean" and e.per_position
                 for r in (e.reference or ())
             ]
+            from_end = sorted(
+                {p for s in specs for e in s.edits for p in e.positions or () if p < 0}
+            )
+            if from_end and not lengths:
+                raise ValueError(
+                    f"positions {from_end} count from the end of the prompt, but under "
+                    "hm.intervene (and hm.run, which uses it) there is no fixed length: give "
+                    "absolute positions 0..T-1, or use hm.run_batch / hm.sweep, which know "
+                    "the prompt's length"
+                )
+            needed = [max(e.positions) + 1 for s in specs for e in s.edits if e.positions]
+            needed += lengths
             n_pos = max(needed) if needed else 1
         width = n_pos
     else:

@@ -13,7 +13,8 @@ Example
 >>> v = steering_vectors(hm, ["ba be bi ba be"], ["ba be bi bo bu"], heads=[(1, 0)])
 >>> len(v[(1, 0)]) == hm.head_dim
 True
->>> spec = hw.Intervention.add(v, alpha=1.0, positions=[-1])
+>>> spec = hw.Intervention.add(v, alpha=1.0, positions=[-1])   # the last position
+>>> logits = hm.run_batch("ba be bi ba be", [spec])   # run_batch knows where the end is
 """
 
 from __future__ import annotations

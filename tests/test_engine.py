@@ -358,3 +358,14 @@ def test_a_tokenizer_assigned_after_binding_recompiles_token_keyed_attention_edi
     hm.run_batch(text, [spec])
     (after,) = hm._attention_cache.values()  # the old tokenizer's compilation is gone
     assert after is not before
+
+
+def test_positions_from_the_end_need_a_known_prompt_length() -> None:
+    hm = tiny("gpt2")
+    text = prompt(6)
+    spec = Intervention.scale({(1, 2): 0.0}, positions=[-1])
+    last = len(hm.tokenize(text).tokens) - 1
+    absolute = Intervention.scale({(1, 2): 0.0}, positions=[last])
+    torch.testing.assert_close(hm.run_batch(text, [spec]), hm.run_batch(text, [absolute]))
+    with pytest.raises(ValueError, match=r"positions \[-1\] count from the end.*0\.\.T-1"):
+        hm.run(text, intervention=spec)
