@@ -29,7 +29,7 @@ def _cuda_graph_forward(hm: Any, ids: Any) -> Any:
     """A replay function for the plain forward captured as a CUDA graph (no hooks)."""
     import torch
 
-    from headwidgets.refresh import capture_graph
+    from headwidgets.graphs import capture_graph
 
     def forward() -> Any:
         with torch.no_grad():

@@ -24,6 +24,7 @@ from headwidgets import architectures as arch
 from headwidgets import attention_site as att
 from headwidgets import interventions as iv
 from headwidgets.attention_vectors import compile_vectors
+from headwidgets.graphs import BatchGraphs
 from headwidgets.metrics import Metric, as_metric
 
 if TYPE_CHECKING:
@@ -123,8 +124,6 @@ class HeadModel:
             )
         self._z_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._qkv_cache: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
-        from headwidgets.refresh import BatchGraphs
-
         self._graphs = BatchGraphs()
         devices = {p.weight.device for p in self.out_projs} | {self.device}
         self._one_device = len(devices) == 1

@@ -1,0 +1,163 @@
+"""CUDA graphs of the engine: a captured forward, replayed with new inputs and edits.
+
+:class:`BatchGraphs` keeps the captured batched forwards of ``HeadModel.run_batch`` (a repeated
+sweep replays one); :func:`capture_graph` captures any fixed-shape forward (the refresh path,
+``refresh.Refresher``, and the benchmarks use it). Nothing here knows a model class: a batched
+forward is described by the bound model it runs (``hm``: its ``model``, ``out_projs``,
+``n_heads``, ``layout`` and ``_forward``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from headwidgets import interventions as iv
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    import torch
+
+
+class BatchGraphs:
+    """CUDA graphs of batched forwards (sweeps), keyed by shape, captured on second use.
+
+    A batched run is static in shape once its row count, join layers, kept logits and edit
+    layout are fixed, so a repeated sweep (the Explorer re-sweeping, a dataset of equal-length
+    prompts) replays one captured graph: the prompt ids and every edit tensor are copied into
+    static buffers first. A shape seen once runs eagerly (capturing costs a few forwards);
+    the second time it is captured; at most ``size`` graphs are kept (least recently used).
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        from collections import OrderedDict
+
+        self.size = size
+        self._graphs: OrderedDict[Any, _Captured] = OrderedDict()
+        self._seen: dict[Any, int] = {}
+        self.disabled = False
+
+    @staticmethod
+    def key(
+        ids: torch.Tensor, keep: int, joins: dict[int, int], edits: dict[int, iv.LayerEdit]
+    ) -> Any:
+        layout = tuple(
+            (
+                layer,
+                tuple(e.scale.shape),
+                None if e.replacement is None else tuple(e.replacement.shape),
+                None if e.offset is None else tuple(e.offset.shape),
+            )
+            for layer, e in sorted(edits.items())
+        )
+        return (tuple(ids.shape), keep, tuple(sorted(joins.items())), layout)
+
+    def run(
+        self,
+        hm: Any,
+        ids: torch.Tensor,
+        keep: int,
+        joins: dict[int, int],
+        edits: dict[int, iv.LayerEdit],
+        eager: Any,
+    ) -> torch.Tensor:
+        """The logits of the batched forward, replayed from a graph when one fits."""
+        key = self.key(ids, keep, joins, edits)
+        captured = self._graphs.get(key)
+        if captured is None and not self.disabled:
+            self._seen[key] = self._seen.get(key, 0) + 1
+            if self._seen[key] >= 2:
+                try:
+                    captured = _Captured(hm, ids, keep, joins, edits)
+                except Exception as err:  # an optimisation only: stay eager from now on
+                    self.disabled = True
+                    warnings.warn(f"CUDA graph capture of sweeps failed ({err})", stacklevel=3)
+                else:
+                    self._graphs[key] = captured
+                    while len(self._graphs) > self.size:
+                        self._graphs.popitem(last=False)
+        if captured is None:
+            return eager()  # type: ignore[no-any-return]
+        self._graphs.move_to_end(key)
+        return captured.replay(ids, edits)
+
+
+class _Captured:
+    """One captured batched forward with its static inputs."""
+
+    def __init__(
+        self,
+        hm: Any,
+        ids: torch.Tensor,
+        keep: int,
+        joins: dict[int, int],
+        edits: dict[int, iv.LayerEdit],
+    ) -> None:
+        import torch
+
+        self.ids = ids.clone()
+        self._sources: dict[int, iv.LayerEdit] = {}  # what each buffer was last copied from
+        weights = {layer: hm.out_projs[layer].weight for layer in edits}
+        self.buffers = {
+            layer: _clone(edit.to(weights[layer].device, weights[layer].dtype))
+            for layer, edit in edits.items()
+        }
+        blocks = hm.model.get_submodule(hm.layout.blocks_path)
+
+        def forward() -> torch.Tensor:
+            with (
+                torch.no_grad(),
+                iv.grow_batch(blocks, joins),
+                iv.apply_placed_edits(
+                    hm.model, hm.out_projs, hm.n_heads, self.buffers, track_offset=False
+                ),
+            ):
+                return hm._forward(self.ids, keep)
+
+        self.graph, self.out = capture_graph(forward, warmup=2)
+
+    def replay(self, ids: torch.Tensor, edits: dict[int, iv.LayerEdit]) -> torch.Tensor:
+        self.ids.copy_(ids)
+        for layer, edit in edits.items():
+            if self._sources.get(layer) is edit:
+                continue  # the buffers already hold this (cached, never written) edit
+            self._sources[layer] = edit
+            buf = self.buffers[layer]
+            buf.scale.copy_(edit.scale)
+            if edit.replace_mask is not None and buf.replace_mask is not None:
+                buf.replace_mask.copy_(edit.replace_mask)
+            if edit.replacement is not None and buf.replacement is not None:
+                buf.replacement.copy_(edit.replacement)
+            if edit.offset is not None and buf.offset is not None:
+                buf.offset.copy_(edit.offset)
+        self.graph.replay()
+        return self.out
+
+
+def capture_graph(forward: Callable[[], T], warmup: int = 3) -> tuple[torch.cuda.CUDAGraph, T]:
+    """Run ``forward`` ``warmup`` times on a side stream (allocator, lazy init), then capture
+    one call as a CUDA graph. Returns the graph and that call's output, which every
+    ``graph.replay()`` overwrites in place."""
+    import torch
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(warmup):
+            forward()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = forward()
+    return graph, out
+
+
+def _clone(edit: iv.LayerEdit) -> iv.LayerEdit:
+    return iv.LayerEdit(
+        edit.scale.clone(),
+        None if edit.replace_mask is None else edit.replace_mask.clone(),
+        None if edit.replacement is None else edit.replacement.clone(),
+        None if edit.offset is None else edit.offset.clone(),
+    )
