@@ -29,7 +29,7 @@ def _cuda_graph_forward(hm: Any, ids: Any) -> Any:
     """A replay function for the plain forward captured as a CUDA graph (no hooks)."""
     import torch
 
-    from headwidgets.graphs import capture_graph
+    from headwidgets.engine.graphs import capture_graph
 
     def forward() -> Any:
         with torch.no_grad():
@@ -56,7 +56,7 @@ def gpt2_rows(dtype_name: str, n_tokens: int, quick: bool, reps: int) -> dict[st
     from _common import build, prompt, timeit
 
     import headwidgets as hw
-    from headwidgets.refresh import Refresher
+    from headwidgets.engine.refresh import Refresher
 
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"

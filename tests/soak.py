@@ -51,9 +51,8 @@ def live_caches(explorer: Any) -> dict[str, int]:
     """Sizes of every cache the live loop keeps (the LiveRun's and the model's)."""
     live = explorer.output.live
     sizes = {"outputs": len(live._cache), "generations": len(live._generated)}
-    for name, value in vars(explorer.hm).items():
-        if hasattr(value, "__len__") and name.startswith("_") and "cache" in name:
-            sizes[f"model.{name}"] = len(value)
+    for name, cache in explorer.hm.caches.items():
+        sizes[f"model.{name}"] = len(cache)
     return sizes
 
 

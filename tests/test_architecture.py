@@ -3,10 +3,12 @@
 Layers, from the bottom (docs/ARCHITECTURE.md):
 
 1. ``architectures``, ``_compat``, the ``zoo`` package's paths: data and release differences
-2. the engine: ``model``, ``interventions``, ``attention_site``, ``attention_vectors``,
-   ``refresh``, ``metrics`` — tensors in, tensors out; no xarray
+2. the engine: the ``engine`` package (binding, the one forward, batching, CUDA graphs, the
+   refresh path, caches), ``interventions``, ``attention_site``, ``attention_vectors``,
+   ``metrics`` — tensors in, tensors out; no xarray
 3. ``cubes``, ``datasets``: labeled cubes and prompt sets
-4. ``scores``, ``steering``, the figures (``figures``, ``_fig*``, ``_export``, ``_svgclean``)
+4. ``scores``, ``steering``, the figures (``figures``, ``_fig*``, ``_export``, ``_svgclean``),
+   and ``model``: ``hw.HeadModel``, the engine plus its cube-returning ``sweep``/``capture``
 5. ``widgets``, ``cli``, ``exercises``, the zoo's recipes (``zoo.train``, ``measure``, ...)
 
 A module may import its own layer and the layers below, never above. Every import counts,
@@ -35,13 +37,12 @@ LAYERS: dict[str, int] = {
     "headwidgets.attention_vectors": 2,
     "headwidgets.attention_site": 2,
     "headwidgets.interventions": 2,
-    "headwidgets.model": 2,
-    "headwidgets.refresh": 2,
-    "headwidgets.graphs": 2,
+    "headwidgets.engine": 2,  # binding, forward, batching, graphs, refresh, caches
     "headwidgets.cubes": 3,
     "headwidgets.datasets": 3,
     "headwidgets.scores": 4,
     "headwidgets.steering": 4,  # steering vectors from prompt sets
+    "headwidgets.model": 4,  # HeadModel: the engine + sweep/capture returning score cubes
     "headwidgets.figures": 4,
     "headwidgets._fig": 4,  # every _fig*.py
     "headwidgets._export": 4,
@@ -58,15 +59,11 @@ ENGINE_LAYER = 2
 
 # (importer, imported): arrows that run upward today; each is a piece of code to move
 KNOWN_UPWARD: set[tuple[str, str]] = {
-    # HeadModel.sweep returns a cube: the sweep belongs to scores (hm.sweep stays as API)
-    ("headwidgets.model", "headwidgets.scores.causal"),
-    # HeadModel.capture returns cubes: likewise
-    ("headwidgets.model", "headwidgets.scores.inside"),
     # the task generators (IOI, successor, ...) live with the zoo's recipes: datasets/ owns them
     ("headwidgets.datasets", "headwidgets.zoo.tasks"),
 }
-# engine modules that still name xarray (HeadModel.sweep and capture return cubes)
-KNOWN_XARRAY = {"headwidgets.model"}
+# engine modules that still name xarray: none
+KNOWN_XARRAY: set[str] = set()
 # cycles that exist today (each a set of modules that import each other): none
 KNOWN_CYCLES: list[set[str]] = []
 
@@ -218,7 +215,32 @@ def test_no_module_imports_itself_back() -> None:
 
 @pytest.mark.parametrize(
     ("module", "layer"),
-    [("headwidgets.model", 2), ("headwidgets._figgrid", 4), ("headwidgets.zoo.train", 5)],
+    [
+        ("headwidgets.engine.core", 2),
+        ("headwidgets.model", 4),
+        ("headwidgets._figgrid", 4),
+        ("headwidgets.zoo.train", 5),
+    ],
 )
 def test_modules_are_placed_in_their_layer(module: str, layer: int) -> None:
     assert layer_of(module) == layer
+
+
+def test_the_engine_package_imports_neither_scores_nor_xarray_nor_widgets() -> None:
+    """``headwidgets.engine`` is tensors in, tensors out: whatever returns a cube or shows a
+    widget sits above it (``hw.HeadModel`` in ``model.py`` adds the cube-returning calls)."""
+    banned = ("headwidgets.scores", "headwidgets.widgets", "headwidgets.model", "xarray")
+    engine = PACKAGE / "engine"
+    offenders = []
+    for path in sorted(engine.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = set(imports(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names.add(node.module or "")
+        for name in sorted(names):
+            if any(name == b or name.startswith(b + ".") for b in banned):
+                offenders.append((module_name(path), name))
+    assert not offenders, f"the engine imports what sits above it: {offenders}"

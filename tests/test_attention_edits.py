@@ -480,7 +480,7 @@ def test_cached_generation_equals_uncached_under_qkv_edits(llama: hw.HeadModel) 
 
 
 def test_the_refresher_runs_attention_edits_instead_of_dropping_them(gpt2: hw.HeadModel) -> None:
-    from headwidgets.refresh import Refresher
+    from headwidgets.engine.refresh import Refresher
 
     text = prompt(8)
     spec = Intervention.sink({(1, 0): 0.0}) | Intervention.zero([(0, 2)])

@@ -353,10 +353,10 @@ def test_a_tokenizer_assigned_after_binding_recompiles_token_keyed_attention_edi
     text = "w1 w5 w2 w5 w3"
     spec = Intervention.reweight({(1, 0): 0.0}, keys=["w5"])
     hm.run_batch(text, [spec])
-    (before,) = hm._attention_cache.values()
+    (before,) = hm.caches["attention"].values()
     hm.tokenizer = word_tokenizer(10)  # token strings may now map to other ids
     hm.run_batch(text, [spec])
-    (after,) = hm._attention_cache.values()  # the old tokenizer's compilation is gone
+    (after,) = hm.caches["attention"].values()  # the old tokenizer's compilation is gone
     assert after is not before
 
 

@@ -7,7 +7,7 @@ import torch
 
 import headwidgets as hw
 from headwidgets import Intervention
-from headwidgets.refresh import Refresher
+from headwidgets.engine.refresh import Refresher
 from tests._tiny import prompt, word_tokenizer
 
 pytestmark = pytest.mark.gpu
@@ -82,7 +82,7 @@ def test_a_repeated_sweep_replays_a_cuda_graph_equal_to_eager(dtype: torch.dtype
             atol=atol,
             rtol=0,
         )
-    assert len(hm._graphs._graphs) == 1 and not hm._graphs.disabled
+    assert len(hm.caches["graphs"]) == 1 and hm.cuda_graphs
 
 
 def test_cached_compiled_specs_never_serve_another_spec_lists_edits() -> None:
@@ -103,9 +103,9 @@ def test_cached_compiled_specs_never_serve_another_spec_lists_edits() -> None:
             atol=1e-4,
             rtol=0,
         )
-    assert len(hm._plan_cache) == 2 and len(eager._plan_cache) == 2
-    assert len(hm._graphs._graphs) == 1 and not hm._graphs.disabled
+    assert len(hm.caches["plans"]) == 2 and len(eager.caches["plans"]) == 2
+    assert len(hm.caches["graphs"]) == 1 and hm.cuda_graphs
     # a mean ablation depends on other prompts' activations: never cached
     mean = [Intervention.mean([(1, 0)], reference=[prompt(7, 1)])]
     hm.run_batch(prompt(20, 0), mean, logits_to_keep=1)
-    assert len(hm._plan_cache) == 2
+    assert len(hm.caches["plans"]) == 2

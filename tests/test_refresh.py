@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from headwidgets import Intervention
-from headwidgets.refresh import Refresher
+from headwidgets.engine.refresh import Refresher
 from tests._tiny import prompt, tiny
 
 SPECS = [

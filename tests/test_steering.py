@@ -10,7 +10,7 @@ import torch
 
 import headwidgets as hw
 from headwidgets import Intervention
-from headwidgets.refresh import Refresher
+from headwidgets.engine.refresh import Refresher
 from headwidgets.steering import steering_vectors
 from tests._tiny import prompt, tiny
 

@@ -1,15 +1,14 @@
-"""Prompt handling shared by the scores: encoding, padded batches, progress, one-pass streaming.
+"""Prompt handling shared by the scores: encoding, progress, one-pass streaming, attrs.
 
 A prompt is text (tokenized by the bound tokenizer, special tokens included) or a list of
-token ids (used as given). Batches are padded on the left or the right; the attention mask
-hides the padding and, for left padding, ``position_ids`` count real tokens only, so every
-prompt sees the positions it would see alone. Results are reported on real positions
-(position 0 = the prompt's first token).
+token ids (used as given). Batches are padded on the left or the right by the engine's one
+padder (``hm.pad``): the attention mask hides the padding and, for left padding,
+``position_ids`` count real tokens only, so every prompt sees the positions it would see
+alone. Results are reported on real positions (position 0 = the prompt's first token).
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,12 +16,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
+from headwidgets.engine.forward import PaddingSide
+
 if TYPE_CHECKING:
     import torch
 
+    from headwidgets.engine.forward import Batch
+
 Prompt = str | Sequence[int]
 Prompts = Prompt | Sequence[Prompt]
-PaddingSide = Literal["left", "right"]
 Reduce = Literal["mean", "median"]
 T = TypeVar("T")
 
@@ -103,62 +105,6 @@ def padding_side(hm: Any, side: PaddingSide | None) -> PaddingSide:
     return side  # type: ignore[return-value]
 
 
-@dataclass
-class Batch:
-    """A padded batch: tensors on the model's device and each row's real span."""
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    position_ids: torch.Tensor | None
-    spans: list[tuple[int, int]]
-
-
-def pad(hm: Any, rows: Sequence[Encoded], side: PaddingSide) -> Batch:
-    """Pad ``rows`` to one width on ``side`` (positions of real tokens stay 0..n-1)."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    pad_id = getattr(hm.tokenizer, "pad_token_id", None)
-    if pad_id is None:
-        pad_id = getattr(hm.tokenizer, "eos_token_id", None) or 0
-    ids = torch.full((len(rows), width), int(pad_id), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    spans = []
-    for row, enc in enumerate(rows):
-        start = width - len(enc) if side == "left" else 0
-        ids[row, start : start + len(enc)] = torch.tensor(enc.ids)
-        mask[row, start : start + len(enc)] = 1
-        spans.append((start, start + len(enc)))
-    position_ids = None
-    if side == "left" and any(s for s, _ in spans):
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    device = hm.device
-    return Batch(
-        ids.to(device),
-        mask.to(device),
-        None if position_ids is None else position_ids.to(device),
-        spans,
-    )
-
-
-def forward(hm: Any, batch: Batch, keep_logits: bool = False) -> Any:
-    """One forward of a padded batch (no KV cache; only the last logits unless asked)."""
-    params = inspect.signature(hm.model.forward).parameters
-    kwargs: dict[str, Any] = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-    if "use_cache" in params:
-        kwargs["use_cache"] = False
-    if batch.position_ids is not None:
-        if "position_ids" not in params:
-            raise ValueError(
-                f"{type(hm.model).__name__} takes no position_ids, so left padding would shift "
-                "positions; use padding_side='right'"
-            )
-        kwargs["position_ids"] = batch.position_ids
-    if not keep_logits and "logits_to_keep" in params:
-        kwargs["logits_to_keep"] = 1
-    return hm.model(**kwargs)
-
-
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     if size < 1:
         raise ValueError(f"batch_size must be >= 1, got {size}")
@@ -183,7 +129,8 @@ RowFn = Callable[[int, "torch.Tensor", int], "torch.Tensor | None"]
 def _reduce_batch(
     hm: Any, batch: Batch, part: Sequence[int], reducers: Mapping[str, RowFn]
 ) -> dict[str, dict[int, list[torch.Tensor | None]]]:
-    """One forward of ``batch``; each layer's probabilities reduced per prompt on the device."""
+    """One forward of ``batch`` (the engine's, ``hm.forward``); each layer's probabilities
+    reduced per prompt on the device."""
     import torch
 
     found: dict[str, dict[int, list[torch.Tensor | None]]] = {k: {} for k in reducers}
@@ -198,7 +145,12 @@ def _reduce_batch(
                 found[name].setdefault(layer, []).append(None if value is None else value.float())
 
     with torch.no_grad(), hm.capture_patterns(collect):
-        forward(hm, batch)
+        hm.forward(
+            batch.input_ids,
+            1,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+        )
     return found
 
 
@@ -223,7 +175,7 @@ def stream(
     out: dict[str, np.ndarray] = {}
     index = list(range(len(rows)))
     for part in progress_bar(chunks(index, batch_size), progress, desc):
-        batch = pad(hm, [rows[i] for i in part], side)
+        batch = hm.pad([rows[i].ids for i in part], side)
         found = _reduce_batch(hm, batch, part, reducers)
         for name, by_layer in found.items():
             for layer, values in by_layer.items():

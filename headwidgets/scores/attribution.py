@@ -64,7 +64,7 @@ def _corrupted_gradients(hm: Any, text: str, metric: Any) -> tuple[Any, Any, flo
 
     tok = hm.tokenize(text)
     with torch.enable_grad(), z_perturbations(hm.model, hm.out_projs, hm.n_heads) as (zs, deltas):
-        logits = hm.model(input_ids=tok.input_ids).logits
+        logits = hm.forward(tok.input_ids)
         value = metric.compute(hm, logits, tok.input_ids)
         order = [deltas[layer] for layer in range(hm.n_layers)]
         grads = torch.autograd.grad(value.sum(), order, allow_unused=True)
@@ -88,7 +88,7 @@ def _clean_run(hm: Any, text: str, metric: Any) -> tuple[Any, float]:
         zs[layer] = z[0].detach().float().cpu()
 
     with torch.no_grad(), hm.capture_z(keep):
-        logits = hm.model(input_ids=tok.input_ids).logits
+        logits = hm.forward(tok.input_ids)
     value = float(metric.compute(hm, logits, tok.input_ids).float().sum())
     return torch.stack([zs[layer] for layer in range(hm.n_layers)]), value
 
@@ -248,7 +248,7 @@ def _decompose(hm: Any, text: str, target: int, distractor: int | None) -> dict[
         zs[layer] = z[0].detach().float().cpu()
 
     with torch.no_grad(), capture_inputs(sites, keep_resid), hm.capture_z(keep_z):
-        logits = hm.model(input_ids=tok.input_ids).logits[0].float().cpu()
+        logits = hm.forward(tok.input_ids)[0].float().cpu()
     if norm is None:  # no final norm: the last block's output is what the unembedding reads
         raise ValueError("direct logit attribution needs a model with a final norm module")
     x_final = resid[n_layers]

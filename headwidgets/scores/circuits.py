@@ -246,8 +246,8 @@ class _Pair:
         modules = [norm] if norm is not None else []
         with torch.no_grad():
             with iv.capture_inputs(modules, keep_final):
-                self.logits = hm._forward(self.tok.input_ids, self.keep).float()
-            bad_logits = hm._forward(hm.tokenize(bad).input_ids, self.keep).float()
+                self.logits = hm.forward(self.tok.input_ids, self.keep).float()
+            bad_logits = hm.forward(hm.tokenize(bad).input_ids, self.keep).float()
         self.final = resid.get(0)
         self.m_clean = float(m.compute(hm, self.logits, self.tok.input_ids, self.logits)[0])
         self.m_corrupt = float(m.compute(hm, bad_logits, self.tok.input_ids, self.logits)[0])
@@ -332,7 +332,7 @@ class _Pair:
         return out
 
     def _rows(self) -> int:
-        return int(self.hm._chunk_rows(self.n_pos, self.keep))
+        return int(self.hm.chunk_rows(self.n_pos, self.keep))
 
     def _pass_one(
         self, senders: Sequence[Head], sites: Sequence[tuple[int, str, int]], top: int
@@ -376,11 +376,11 @@ class _Pair:
         with (
             torch.no_grad(),
             iv.site_hooks(hm.model, hm.out_projs, n_heads, freeze, range(top), False),
-            hm._attention_site(readers=dict.fromkeys(by_layer, read)),
+            hm.attention_site(readers=dict.fromkeys(by_layer, read)),
         ):
             for start in range(0, len(senders), size):
                 chunk["rows"] = torch.arange(start, min(start + size, len(senders)))
-                hm._forward(self.tok.input_ids.expand(len(chunk["rows"]), -1), 1)
+                hm.forward(self.tok.input_ids.expand(len(chunk["rows"]), -1), 1)
         return {site: torch.cat(parts) for site, parts in found.items()}
 
     def _pass_two(self, site: tuple[int, str, int], values: torch.Tensor) -> np.ndarray:
@@ -413,7 +413,7 @@ class _Pair:
                 # the layers below the receiver are the clean run's for every row: run them
                 # once, and let the batch grow to one row per sender at the receiver's layer
                 joins = {layer: len(rows) - 1}
-                with iv.grow_batch(blocks, joins), hm._attention_site(compiled):
-                    logits = hm._forward(self.tok.input_ids, self.keep).float()
+                with iv.grow_batch(blocks, joins), hm.attention_site(compiled):
+                    logits = hm.forward(self.tok.input_ids, self.keep).float()
                 out.append(self._values(logits))
         return torch.cat(out).numpy()

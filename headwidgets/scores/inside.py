@@ -108,7 +108,7 @@ def capture(
                 grids["pattern"][layer, q_heads] = _numpy(probs[0])
 
     with torch.no_grad(), hm.capture_attention(read, layers=sorted(per_layer)):
-        hm.model(input_ids=tok.input_ids)
+        hm.forward(tok.input_ids)
     tokens = np.asarray(tok.tokens, dtype=str)
     out: dict[str, xr.DataArray] = {}
     for name, grid in grids.items():

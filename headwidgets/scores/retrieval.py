@@ -69,22 +69,14 @@ def copy_steps(
 
 
 def _continue(hm: Any, prompt: _run.Encoded, answer: str | None, max_new: int) -> list[int]:
+    """Prompt + continuation: the given answer, else the engine's greedy tokens (no EOS)."""
     import torch
 
     if answer is not None:
         return [*prompt.ids, *hm.tokenizer.encode(answer, add_special_tokens=False)]
     ids = torch.tensor([prompt.ids], device=hm.device)
-    pad = getattr(hm.tokenizer, "pad_token_id", None)
+    new = hm.generate(ids, max_new)
     eos = getattr(hm.tokenizer, "eos_token_id", None)
-    with torch.no_grad():
-        out = hm.model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=max_new,
-            do_sample=False,
-            pad_token_id=pad if pad is not None else eos,
-        )
-    new = out[0, len(prompt.ids) :].tolist()
     if eos is not None and eos in new:
         new = new[: new.index(eos)]
     return [*prompt.ids, *new]

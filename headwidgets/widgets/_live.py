@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from headwidgets._compat import cache_kwargs, output_cache
 from headwidgets.attention_site import AttentionEdit
 
 if TYPE_CHECKING:
@@ -130,7 +129,7 @@ class LiveRun:
             self._graphed = False
             if self.hm.device.type == "cuda":
                 try:
-                    from headwidgets.refresh import Refresher
+                    from headwidgets.engine.refresh import Refresher
 
                     self._graphed = Refresher(self.hm, self.prompt, logits_to_keep=None)
                 except Exception:  # an optimisation only: the eager path is always there
@@ -160,44 +159,28 @@ class LiveRun:
                 stack.enter_context(hm.intervene(spec))
             if patterns:
                 stack.enter_context(hm.capture_patterns(keep))
-            out = hm.model(input_ids=self.input_ids, use_cache=keep_kv)
-            logits = out.logits[0].float().cpu()
-        self._kv = (spec_key(spec), output_cache(out)) if keep_kv else None
+            if keep_kv:  # the engine's forward, keeping the KV cache its generation continues
+                out, past = hm.prefill(self.input_ids)
+            else:
+                out, past = hm.forward(self.input_ids), None
+            logits = out[0].float().cpu()
+        self._kv = (spec_key(spec), past) if keep_kv else None
         stacked = None
         if patterns:
             stacked = torch.stack([collected[layer] for layer in range(hm.n_layers)])
         return Outputs(logits, stacked, (time.perf_counter() - start) * 1000)
 
     def _greedy(self, spec: Intervention | None) -> list[int]:
-        """Greedy decoding on the model's own KV cache, the edits on for every step."""
-        import torch
-
+        """The engine's greedy decoding (``hm.generate``), the edits on for every step."""
         if self.n_generate <= 0:
             return []
-        eos = getattr(self.hm.tokenizer, "eos_token_id", None)
-        limit = self.hm.n_ctx
         key = spec_key(spec)
         kv, self._kv = self._kv, None  # a cache is extended in place: use it once
         hit = self._cache.get(key)
-        out_ids: list[int] = []
-        with torch.no_grad(), self.hm.intervene(spec) if spec else contextlib.nullcontext():
-            if kv is not None and kv[0] == key and hit is not None:
-                past = kv[1]  # the prompt was read by the refresh's forward
-                out_ids.append(int(hit.logits[-1].argmax()))
-            else:
-                out = self.hm.model(input_ids=self.input_ids, use_cache=True)
-                past = output_cache(out)
-                out_ids.append(int(out.logits[0, -1].argmax()))
-            while len(out_ids) < self.n_generate and out_ids[-1] != eos:
-                if limit is not None and self.input_ids.shape[1] + len(out_ids) >= limit:
-                    break
-                step = torch.tensor([[out_ids[-1]]], device=self.input_ids.device)
-                out = self.hm.model(
-                    input_ids=step, use_cache=True, **cache_kwargs(self.hm.model, past)
-                )
-                past = output_cache(out)
-                out_ids.append(int(out.logits[0, -1].argmax()))
-        return out_ids
+        start = None
+        if kv is not None and kv[0] == key and hit is not None:
+            start = (int(hit.logits[-1].argmax()), kv[1])  # the refresh read the prompt
+        return self.hm.generate(self.input_ids, self.n_generate, spec, start=start)
 
 
 def _put(cache: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:

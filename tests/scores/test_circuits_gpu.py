@@ -46,7 +46,7 @@ def test_steering_rows_replayed_from_a_cuda_graph_equal_one_run_each() -> None:
     ids = hm.tokenize(CLEAN).input_ids
     for _ in range(3):  # the second call captures a graph, the third replays it
         batched = hm.run_batch(CLEAN, specs)
-    assert hm._graphs._graphs, "no CUDA graph was captured"
+    assert hm.caches["graphs"], "no CUDA graph was captured"
     for row, spec in enumerate(specs):
         with torch.no_grad(), hm.intervene(spec):
             want = hm.model(ids).logits[0].float().cpu()

@@ -1,10 +1,10 @@
 """CUDA graphs of the engine: a captured forward, replayed with new inputs and edits.
 
-:class:`BatchGraphs` keeps the captured batched forwards of ``HeadModel.run_batch`` (a repeated
+:class:`BatchGraphs` keeps the captured batched forwards of ``hm.run_batch`` (a repeated
 sweep replays one); :func:`capture_graph` captures any fixed-shape forward (the refresh path,
-``refresh.Refresher``, and the benchmarks use it). Nothing here knows a model class: a batched
-forward is described by the bound model it runs (``hm``: its ``model``, ``out_projs``,
-``n_heads``, ``layout`` and ``_forward``).
+``engine.refresh.Refresher``, and the benchmarks use it). Nothing here knows a model class: a
+batched forward is described by the bound model it runs (``hm``: its ``model``, ``out_projs``,
+``n_heads``, ``layout`` and the one ``forward``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from headwidgets import interventions as iv
+from headwidgets.engine.caches import LRU
 
 T = TypeVar("T")
 
@@ -32,11 +33,10 @@ class BatchGraphs:
     """
 
     def __init__(self, size: int = 2) -> None:
-        from collections import OrderedDict
-
         self.size = size
-        self._graphs: OrderedDict[Any, _Captured] = OrderedDict()
-        self._seen: dict[Any, int] = {}
+        self.cache: LRU[Any, _Captured] = LRU(size)
+        """the captured graphs by shape, least recently used first"""
+        self._seen: LRU[Any, int] = LRU(64)  # shapes run once (captured the second time)
         self.disabled = False
 
     @staticmethod
@@ -65,22 +65,20 @@ class BatchGraphs:
     ) -> torch.Tensor:
         """The logits of the batched forward, replayed from a graph when one fits."""
         key = self.key(ids, keep, joins, edits)
-        captured = self._graphs.get(key)
+        captured = self.cache.get(key)
         if captured is None and not self.disabled:
-            self._seen[key] = self._seen.get(key, 0) + 1
-            if self._seen[key] >= 2:
+            seen = (self._seen.get(key) or 0) + 1
+            self._seen.put(key, seen)
+            if seen >= 2:
                 try:
                     captured = _Captured(hm, ids, keep, joins, edits)
                 except Exception as err:  # an optimisation only: stay eager from now on
                     self.disabled = True
                     warnings.warn(f"CUDA graph capture of sweeps failed ({err})", stacklevel=3)
                 else:
-                    self._graphs[key] = captured
-                    while len(self._graphs) > self.size:
-                        self._graphs.popitem(last=False)
+                    self.cache.put(key, captured)
         if captured is None:
             return eager()  # type: ignore[no-any-return]
-        self._graphs.move_to_end(key)
         return captured.replay(ids, edits)
 
 
@@ -114,7 +112,7 @@ class _Captured:
                     hm.model, hm.out_projs, hm.n_heads, self.buffers, track_offset=False
                 ),
             ):
-                return hm._forward(self.ids, keep)
+                return hm.forward(self.ids, keep)
 
         self.graph, self.out = capture_graph(forward, warmup=2)
 

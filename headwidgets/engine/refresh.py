@@ -24,12 +24,12 @@ import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
 from headwidgets import interventions as iv
-from headwidgets.graphs import capture_graph
+from headwidgets.engine.graphs import capture_graph
 
 if TYPE_CHECKING:
     import torch
 
-    from headwidgets.model import HeadModel
+    from headwidgets.engine.core import Engine
 
 GraphMode = Literal["auto", "on", "off"]
 
@@ -52,7 +52,7 @@ class Refresher:
 
     def __init__(
         self,
-        hm: HeadModel,
+        hm: Engine,
         prompt: str,
         logits_to_keep: int | None = 1,
         cuda_graph: GraphMode = "auto",
@@ -142,7 +142,7 @@ class Refresher:
         import torch
 
         with torch.no_grad(), self._hooks():
-            return self.hm._forward(self.tokens.input_ids, self.keep)
+            return self.hm.forward(self.tokens.input_ids, self.keep)
 
     def _capture(self) -> None:
         self._write(iv.Intervention())
@@ -154,7 +154,7 @@ class Refresher:
         import torch
 
         with torch.no_grad(), self.hm.intervene(spec):
-            return self.hm._forward(self.tokens.input_ids, self.keep)
+            return self.hm.forward(self.tokens.input_ids, self.keep)
 
     def logits(self, spec: iv.Intervention | None = None) -> torch.Tensor:
         """Logits (logits_to_keep, V) of the prompt under ``spec``, float32 on the CPU."""
