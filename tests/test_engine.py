@@ -79,39 +79,6 @@ def test_scale_one_with_hooks_really_registered_is_still_bit_identical() -> None
     assert torch.equal(plain, hooked)
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "llama", "bert"])
-def test_batched_run_equals_the_same_specs_run_one_at_a_time(arch: str) -> None:
-    hm = tiny(arch)
-    text, other = prompt(10, seed=1), prompt(10, seed=2)
-    specs = [
-        Intervention(),
-        Intervention.zero([(0, 0)]),
-        Intervention.scale({(1, 2): 2.5, (0, 3): -1.0}),
-        Intervention.zero([(1, 1)], positions=[3, 5]),
-        Intervention.mean([(0, 2)], reference=[prompt(8, 3), prompt(12, 4)]),
-        Intervention.mean([(1, 0)], reference=[prompt(10, 5), other], per_position=True),
-        Intervention.resample([(1, 3)], source=other),
-        Intervention.patch([(0, 1), (1, 2)], source=other, positions=[-1]),
-    ]
-    batched = hm.run_batch(text, specs)
-    chunked = hm.run_batch(text, specs, chunk_size=3)
-    for row, spec in enumerate(specs):
-        single = hm.run(text, intervention=spec).logits[0]
-        torch.testing.assert_close(batched[row], single, atol=1e-5, rtol=0)
-        torch.testing.assert_close(chunked[row], single, atol=1e-5, rtol=0)
-    assert not torch.allclose(batched[0], batched[1], atol=1e-5)
-
-
-def test_run_batch_keeps_only_the_last_logits_when_asked() -> None:
-    hm = tiny("gpt2")
-    text = prompt(10)
-    specs = [Intervention(), Intervention.zero([(0, 0)])]
-    full = hm.run_batch(text, specs)
-    last = hm.run_batch(text, specs, logits_to_keep=1)
-    assert last.shape == (2, 1, full.shape[-1])
-    torch.testing.assert_close(last[:, 0], full[:, -1], atol=1e-6, rtol=0)
-
-
 def test_resample_with_its_own_prompt_changes_nothing() -> None:
     hm = tiny("llama")
     text = prompt(10)
@@ -273,17 +240,6 @@ def test_patterns_come_back_for_the_call_and_the_attention_setting_is_restored()
     torch.testing.assert_close(out.patterns[1, 1], expected.attentions[1][0], atol=1e-6, rtol=0)
 
 
-def test_run_of_several_prompts_matches_one_by_one_on_real_positions() -> None:
-    hm = tiny("gpt2")
-    texts = [prompt(4, 1), prompt(11, 2), prompt(7, 3)]
-    batch = hm.run(texts)
-    for row, text in enumerate(texts):
-        alone = hm.run(text).logits[0]
-        n = alone.shape[0]
-        torch.testing.assert_close(batch.logits[row, :n], alone, atol=1e-5, rtol=0)
-        assert int(batch.attention_mask[row].sum()) == n
-
-
 def test_bind_reads_the_head_layout() -> None:
     hm = hw.bind(tiny_model("gemma"), word_tokenizer())
     assert (hm.n_layers, hm.n_heads, hm.n_kv_heads, hm.head_dim) == (2, 4, 1, 16)
@@ -292,72 +248,6 @@ def test_bind_reads_the_head_layout() -> None:
     tok = hm.tokenize("w1 w2 w3")
     assert tok.tokens == ["<bos>", "w1", "w2", "w3"]
     assert tok["input_ids"].shape == (1, 4)
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_a_growing_batch_equals_a_plain_batch_and_single_runs_for_every_architecture(
-    arch: str,
-) -> None:
-    hm = tiny(arch)
-    text = prompt(9, 7)
-    specs = [
-        *hm.single_head_specs("zero"),
-        Intervention.scale({(1, 0): 3.0}),
-        Intervention(),
-        Intervention.scale({(0, 2): 0.5, (1, 3): -1.0}),
-    ]
-    grown = hm.run_batch(text, specs, logits_to_keep=2)
-    plain = hm.run_batch(text, specs, logits_to_keep=2, grow=False)
-    torch.testing.assert_close(grown, plain, atol=1e-5, rtol=0)
-    for row in [0, len(specs) - 3, len(specs) - 2, len(specs) - 1]:
-        single = hm.run(text, intervention=specs[row]).logits[0, -2:]
-        torch.testing.assert_close(grown[row], single, atol=1e-5, rtol=0)
-
-
-def test_remembered_tokenizations_and_token_ids_are_independent_copies() -> None:
-    hm = tiny("gpt2")
-    text = prompt(5)
-    expected = hm.tokenize(text)
-    expected_ids, expected_tokens = expected.input_ids.clone(), list(expected.tokens)
-    first = hm.tokenize(text)  # from the cache: changing it must not change the next call
-    first.tokens.append("mutated")
-    first.input_ids.fill_(0)
-    again = hm.tokenize(text)
-    assert again.tokens == expected_tokens
-    assert torch.equal(again.input_ids, expected_ids)
-    assert expected_ids[0].tolist() == list(hm.tokenizer(text)["input_ids"])
-    assert (
-        hm.token_id("w1")
-        == hm.token_id("w1")
-        == hm.tokenizer.encode("w1", add_special_tokens=False)[0]
-    )
-    for _ in range(2):  # an error is raised every time, never remembered as an id
-        with pytest.raises(ValueError, match="single token"):
-            hm.token_id("w1 w2")
-
-
-def test_a_tokenizer_assigned_after_binding_replaces_the_remembered_tokenizations() -> None:
-    hm = tiny("gpt2")
-    text = prompt(5)
-    before = hm.tokenize(text).input_ids[0].tolist()
-    w1 = hm.token_id("w1")
-    other = word_tokenizer(10)  # words past w9 become <unk>
-    hm.tokenizer = other
-    after = hm.tokenize(text).input_ids[0].tolist()
-    assert after == list(other(text)["input_ids"]) and after != before
-    assert hm.token_id("w1") == other.encode("w1", add_special_tokens=False)[0] == w1
-
-
-def test_a_tokenizer_assigned_after_binding_recompiles_token_keyed_attention_edits() -> None:
-    hm = tiny("llama")
-    text = "w1 w5 w2 w5 w3"
-    spec = Intervention.reweight({(1, 0): 0.0}, keys=["w5"])
-    hm.run_batch(text, [spec])
-    (before,) = hm.caches["attention"].values()
-    hm.tokenizer = word_tokenizer(10)  # token strings may now map to other ids
-    hm.run_batch(text, [spec])
-    (after,) = hm.caches["attention"].values()  # the old tokenizer's compilation is gone
-    assert after is not before
 
 
 def test_positions_from_the_end_need_a_known_prompt_length() -> None:
