@@ -62,8 +62,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("headwidgets.model", "headwidgets.scores.causal"),
     # HeadModel.capture returns cubes: likewise
     ("headwidgets.model", "headwidgets.scores.inside"),
-    # the task generators (IOI, successor, ...) live with the zoo's recipes: datasets/ owns them
-    ("headwidgets.datasets", "headwidgets.zoo.tasks"),
 }
 # engine modules that still name xarray (HeadModel.sweep and capture return cubes)
 KNOWN_XARRAY = {"headwidgets.model"}

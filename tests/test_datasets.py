@@ -8,8 +8,8 @@ import pytest
 
 import headwidgets as hw
 from headwidgets import datasets
+from headwidgets.datasets import tasks
 from headwidgets.scores.patterns import repeat_period
-from headwidgets.zoo import tasks
 from tests._tiny import tiny
 
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 
-from headwidgets.zoo import ROOT, tasks
+from headwidgets.datasets import tasks
+from headwidgets.zoo import ROOT
 
 __all__ = ["RECIPES", "Recipe", "build_tokenizer", "main", "train"]
 
