@@ -16,7 +16,7 @@ from tests._tiny import tiny
 @cache
 def circuits_tokenizer():
     """The circuits-4l tokenizer, built from its recipe (no weights needed)."""
-    from headwidgets.zoo.train import build_tokenizer
+    from headwidgets.zoo.recipes import build_tokenizer
 
     return build_tokenizer(tasks.circuits_vocab(), 256)
 
