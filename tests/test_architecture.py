@@ -6,7 +6,7 @@ Layers, from the bottom (docs/ARCHITECTURE.md):
 2. the engine: ``model``, ``interventions``, ``attention_site``, ``attention_vectors``,
    ``refresh``, ``metrics`` — tensors in, tensors out; no xarray
 3. ``cubes``, ``datasets``: labeled cubes and prompt sets
-4. ``scores``, ``steering``, the figures (``figures``, ``_fig*``, ``_export``, ``_svgclean``)
+4. ``scores``, ``steering``, the ``figures`` package (builders, style, export)
 5. ``widgets``, ``cli``, ``exercises``, the zoo's recipes (``zoo.train``, ``measure``, ...)
 
 A module may import its own layer and the layers below, never above. Every import counts,
@@ -42,11 +42,7 @@ LAYERS: dict[str, int] = {
     "headwidgets.datasets": 3,
     "headwidgets.scores": 4,
     "headwidgets.steering": 4,  # steering vectors from prompt sets
-    "headwidgets.figures": 4,
-    "headwidgets._fig": 4,  # every _fig*.py
-    "headwidgets._export": 4,
-    "headwidgets._svgclean": 4,
-    "headwidgets._fontsubset": 4,
+    "headwidgets.figures": 4,  # the package: builders, style, export
     "headwidgets.widgets": 5,
     "headwidgets.cli": 5,
     "headwidgets.exercises": 5,
@@ -79,8 +75,6 @@ def module_name(path: Path) -> str:
 def layer_of(module: str) -> int:
     if module.startswith("headwidgets.zoo."):
         return LAYERS["headwidgets.zoo."]
-    if module.startswith("headwidgets._fig"):
-        return LAYERS["headwidgets._fig"]
     if module == "headwidgets":
         return LAYERS[module]
     placed = [name for name in LAYERS if name != "headwidgets"]
@@ -216,7 +210,7 @@ def test_no_module_imports_itself_back() -> None:
 
 @pytest.mark.parametrize(
     ("module", "layer"),
-    [("headwidgets.model", 2), ("headwidgets._figgrid", 4), ("headwidgets.zoo.train", 5)],
+    [("headwidgets.model", 2), ("headwidgets.figures.heatmap", 4), ("headwidgets.zoo.train", 5)],
 )
 def test_modules_are_placed_in_their_layer(module: str, layer: int) -> None:
     assert layer_of(module) == layer
