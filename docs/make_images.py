@@ -65,8 +65,8 @@ def main() -> None:
     title = "synthetic example — induction score" if synthetic else None
     fig = head_heatmap(cube, highlight=top, title=title)
     IMAGES.mkdir(parents=True, exist_ok=True)
-    for suffix, scale in ((".svg", 1.0), (".png", 2.0)):
-        path = hw.export(fig, IMAGES / f"head_heatmap{suffix}", scale=scale)
+    for suffix, pixel_ratio in ((".svg", 1.0), (".png", 2.0)):
+        path = hw.export(fig, IMAGES / f"head_heatmap{suffix}", pixel_ratio=pixel_ratio)
         print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     print("source:", "synthetic cube" if synthetic else "induction-2l induction scores")
     if not synthetic:

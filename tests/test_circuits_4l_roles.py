@@ -21,7 +21,8 @@ pytest.importorskip("transformers")
 
 import headwidgets as hw
 from headwidgets import zoo
-from headwidgets.zoo import roles, tasks
+from headwidgets.datasets import tasks
+from headwidgets.zoo import roles
 
 SEED = 424242  # never used by headwidgets.zoo.train; the card's seed
 CARD = zoo.ROOT / "circuits-4l" / "README.md"

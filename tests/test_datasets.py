@@ -8,15 +8,15 @@ import pytest
 
 import headwidgets as hw
 from headwidgets import datasets
+from headwidgets.datasets import tasks
 from headwidgets.scores.patterns import repeat_period
-from headwidgets.zoo import tasks
 from tests._tiny import tiny
 
 
 @cache
 def circuits_tokenizer():
     """The circuits-4l tokenizer, built from its recipe (no weights needed)."""
-    from headwidgets.zoo.train import build_tokenizer
+    from headwidgets.zoo.recipes import build_tokenizer
 
     return build_tokenizer(tasks.circuits_vocab(), 256)
 

@@ -18,9 +18,9 @@ pytest.importorskip("torch")
 
 import headwidgets as hw
 from headwidgets import zoo
+from headwidgets.datasets import tasks
+from headwidgets.datasets.tasks import induction_vocab
 from headwidgets.exercises import circuits
-from headwidgets.zoo import tasks
-from headwidgets.zoo.tasks import induction_vocab
 
 SENDER, RECEIVER = (0, 1), (1, 1)
 HEAD = (2, 3)

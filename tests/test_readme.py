@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from headwidgets._export import BrowserNotFoundError, find_browser
 from headwidgets.cli import main
+from headwidgets.figures import BrowserNotFoundError, find_browser
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -1,7 +1,7 @@
 """Exporting a widget's current view: HeadGrid / Explorer ``export`` and the Export button.
 
 SVG exports need a headless Chromium and chromedriver (skipped without them, as in
-test_figures.py); HTML and the error paths need none.
+tests/figures/); HTML and the error paths need none.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 import xarray as xr
 
 import headwidgets as hw
-from headwidgets._export import BrowserNotFoundError, figure_metadata, find_browser
+from headwidgets.figures import BrowserNotFoundError, figure_metadata, find_browser
 from headwidgets.widgets import Explorer, HeadGrid
 from tests.test_widgets import cube, hm, text  # noqa: F401  (fixtures)
 
@@ -123,6 +123,15 @@ def test_grid_export_writes_the_cube_beside_the_figure(tmp_path: Path) -> None:
     assert not (tmp_path / "nodata.nc").exists()
     HeadGrid(data).export(tmp_path / "nodata.html", data=False)
     assert (tmp_path / "nodata.html").is_file() and not (tmp_path / "nodata.nc").exists()
+
+
+def test_grid_export_takes_pixel_ratio_and_its_old_name_scale_with_a_future_warning(
+    tmp_path: Path,
+) -> None:
+    grid = HeadGrid(grid_cube())
+    assert grid.export(tmp_path / "new.html", data=False, pixel_ratio=2).is_file()
+    with pytest.warns(FutureWarning, match="renamed to `pixel_ratio`"):
+        assert grid.export(tmp_path / "old.html", data=False, scale=2).is_file()
 
 
 def test_grid_exports_a_dataarray_from_elsewhere_with_its_provenance_unknown(
@@ -330,14 +339,14 @@ def test_a_missing_browser_is_reported_with_what_to_install(
 ) -> None:
     from contextlib import contextmanager
 
-    from headwidgets import _export
+    from headwidgets.figures import browser
 
     @contextmanager
-    def no_browser(scale: float = 1.0) -> Any:
+    def no_browser(pixel_ratio: float = 1.0) -> Any:
         raise BrowserNotFoundError("SVG, PNG and PDF export need a headless Chromium: install it")
         yield
 
-    monkeypatch.setattr(_export, "_driver", no_browser)
+    monkeypatch.setattr(browser, "_driver", no_browser)
     grid = HeadGrid(grid_cube(), export_path=str(tmp_path / "heads.svg"))
     click_export(grid)
     assert "BrowserNotFoundError" in grid.export_error and "install" in grid.export_error

@@ -17,7 +17,8 @@ import torch
 
 import headwidgets as hw
 from headwidgets import Intervention
-from headwidgets.zoo import roles, tasks
+from headwidgets.datasets import tasks
+from headwidgets.zoo import roles
 from tests.scores._helpers import zoo_model
 
 INDUCTION = [(1, head) for head in range(4)]

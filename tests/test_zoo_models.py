@@ -15,7 +15,7 @@ pytest.importorskip("transformers")
 
 import headwidgets as hw  # noqa: E402
 from headwidgets import zoo  # noqa: E402
-from headwidgets.zoo import tasks  # noqa: E402
+from headwidgets.datasets import tasks  # noqa: E402
 
 SEED = 424242  # never used by headwidgets.zoo.train
 N_REPEAT = 30  # length of R in BOS + R + R

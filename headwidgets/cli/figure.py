@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,23 @@ def run(args: argparse.Namespace) -> int:
         opts["heads"] = args.heads
     if args.kind in ("pattern", "tokens"):
         opts.update(layer=args.layer, head=args.head, prompt=args.prompt)
+    pixel_ratio = args.pixel_ratio
+    if args.scale is not None:  # --pixel-ratio's old name
+        if pixel_ratio is not None:
+            raise CLIError("give --pixel-ratio only; --scale is its old name")
+        warnings.warn(
+            "--scale was renamed to --pixel-ratio; --scale will stop working in a later release",
+            FutureWarning,
+            stacklevel=1,
+        )
+        pixel_ratio = args.scale
     path = figures.figure_command(
         args.cube,
         args.kind,
         args.out,
         other=args.other,
         reduce=args.reduce,
-        scale=args.scale,
+        pixel_ratio=pixel_ratio,
         data=args.data,
         var=args.var,
         **opts,

@@ -239,8 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     figure.add_argument("--width", type=int, default=None, help="width in CSS pixels")
     figure.add_argument("--height", type=int, default=None, help="height in CSS pixels")
     figure.add_argument(
-        "--scale", type=float, default=None, help="PNG pixels per CSS pixel (default: 300 dpi)"
+        "--pixel-ratio",
+        type=float,
+        default=None,
+        help="PNG pixels per CSS pixel (default: 300 dpi)",
     )
+    # --pixel-ratio's old name: still read, with a FutureWarning
+    figure.add_argument("--scale", type=float, default=None, help=argparse.SUPPRESS)
     figure.add_argument(
         "--data", action="store_true", help="also write the drawn cube beside it (.nc)"
     )

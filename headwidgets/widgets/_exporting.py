@@ -34,8 +34,9 @@ from headwidgets.widgets._live import summarize
 if TYPE_CHECKING:
     from headwidgets.interventions import Intervention
 
-#: keyword arguments of ``hw.export``; every other one goes to ``head_heatmap``
-EXPORT_OPTIONS = ("scale", "timeout")
+#: keyword arguments of ``hw.export``; every other one goes to ``head_heatmap`` (``scale`` is
+#: ``pixel_ratio``'s old name: export accepts it with a FutureWarning)
+EXPORT_OPTIONS = ("pixel_ratio", "timeout", "scale")
 _NO_EDITS = '{"edits":[]}'
 
 
@@ -148,10 +149,10 @@ def add_caption(
     """
     from bokeh.models.annotations import Title
 
-    from headwidgets._figstyle import _px, _style
+    from headwidgets.figures.style import font_size_px, house_style
 
-    s = _style(style)
-    font_px = _px(s["tick_font_size"])
+    s = house_style(style)
+    font_px = font_size_px(s["tick_font_size"])
     max_chars = int((fig.width - 12) / (0.55 * font_px))
     text = caption_text(intervention, max_chars=max_chars)
     lines = [(text, "caption")]
@@ -179,8 +180,8 @@ def view_figure(
     **options: Any,
 ) -> Any:
     """The heatmap of a grid's view: ``head_heatmap`` with the selection, plus the caption."""
-    from headwidgets._export import figure_metadata, remember
-    from headwidgets.figures import head_heatmap
+    from headwidgets.figures import figure_metadata, head_heatmap
+    from headwidgets.figures.provenance import remember
 
     applied = edits_applied(cube, intervention) if intervention is not None else None
     data = view_cube(cube, intervention)

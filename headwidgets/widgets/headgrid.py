@@ -199,7 +199,7 @@ class HeadGrid(anywidget.AnyWidget):
             ``True`` (default): write the cube beside the figure as ``.nc``; ``False``: no
             data; or a cube to write instead.
         **kwargs
-            ``scale`` and ``timeout`` go to :func:`headwidgets.export`, the rest to
+            ``pixel_ratio`` and ``timeout`` go to :func:`headwidgets.export`, the rest to
             :meth:`figure`.
 
         Returns
@@ -220,7 +220,7 @@ class HeadGrid(anywidget.AnyWidget):
         >>> grid.export("loss.svg")                                         # doctest: +SKIP
         PosixPath('loss.svg')
         """
-        from headwidgets._export import export
+        from headwidgets.figures import export
 
         exporting = {key: kwargs.pop(key) for key in EXPORT_OPTIONS if key in kwargs}
         target = Path(path if path is not None else self.export_path or "headwidgets.svg")

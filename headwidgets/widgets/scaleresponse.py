@@ -257,10 +257,10 @@ class ScaleResponseView(ipywidgets.VBox):
     def _placeholder(self) -> Any:
         from bokeh.models.annotations import Label
 
-        from headwidgets._figstyle import _figure, _style
+        from headwidgets.figures.style import house_style, styled_figure
 
-        s = _style(None)
-        fig = _figure(s, self.size[0], self.size[1], None)
+        s = house_style(None)
+        fig = styled_figure(s, self.size[0], self.size[1], None)
         fig.xaxis.axis_label, fig.yaxis.axis_label = "scale α", self.metric.describe()
         fig.add_layout(
             Label(
@@ -315,7 +315,7 @@ class ScaleResponseView(ipywidgets.VBox):
         return values.pop() if len(values) == 1 else None
 
     def _move_markers(self) -> None:
-        from headwidgets._figstyle import HOUSE_STYLE
+        from headwidgets.figures import HOUSE_STYLE
 
         if self.markers is None:
             return

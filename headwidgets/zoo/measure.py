@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from headwidgets.zoo import roles, tasks
+from headwidgets.datasets import tasks
+from headwidgets.zoo import roles
 
 __all__ = ["SEED", "main", "measure", "measure_circuits", "measure_induction"]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import headwidgets as hw
-from headwidgets.zoo.tasks import induction_vocab
+from headwidgets.datasets.tasks import induction_vocab
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +145,8 @@ def test_circuits_4l_shows_no_self_repair_after_ablating_a_subject_suppressor(
 def test_circuits_4l_steering_the_subject_suppressors_flips_the_answer(
     circuits: hw.HeadModel,
 ) -> None:
+    from headwidgets.datasets import tasks
     from headwidgets.steering import steering_vectors
-    from headwidgets.zoo import tasks
 
     rng = random.Random(1)
     a, b = "Derek", "Luis"  # held-out names

@@ -1,7 +1,4 @@
-"""Layer × head heatmaps: :func:`head_heatmap`, :func:`difference_cube`, :func:`cube_difference`.
-
-Private module; use them from :mod:`headwidgets.figures`.
-"""
+"""Layer × head heatmaps: :func:`head_heatmap`, :func:`difference_cube`, :func:`cube_difference`."""
 
 from __future__ import annotations
 
@@ -15,27 +12,19 @@ from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, Range1d
 from bokeh.models.annotations import LegendItem
 
-from headwidgets._export import Size, css_pixels, figure_metadata, remember
-from headwidgets._figstyle import (
-    _cells,
-    _colorbar,
-    _colors,
-    _figure,
+from headwidgets.cubes import as_cube, check_cube, compare
+from headwidgets.figures.labels import (
     _head_pairs,
-    _ink,
     _is_effect,
     _is_probability,
     _label,
-    _legend,
-    _mapper,
-    _meta,
     _only,
-    _px,
-    _style,
-    _ticks,
     _title,
 )
-from headwidgets.cubes import as_cube, check_cube
+from headwidgets.figures.panel import panel
+from headwidgets.figures.parts import _cells, _colorbar, _colors, _ink, _legend, _mapper, _ticks
+from headwidgets.figures.provenance import _meta, figure_metadata, remember
+from headwidgets.figures.style import Size, css_pixels, font_size_px, house_style, styled_figure
 
 
 def head_heatmap(
@@ -134,7 +123,7 @@ def head_heatmap(
             values=values,
         )
     cube = _only(cube, ("layer", "head"), "head_heatmap")
-    s = _style(style)
+    s = house_style(style)
     printed: bool | str = values
     grid = np.asarray(cube.values, dtype=float)
     n_layers, n_heads = grid.shape
@@ -151,12 +140,12 @@ def head_heatmap(
     frame_w = width - 40 - (75 if colorbar else 12)  # minus the y axis and the color bar
     frame_h = np.clip(frame_w / n_heads * n_layers, 60, 900)  # square cells
     if colorbar:  # the color bar's title runs along the bar: it must fit beside it
-        label_px = 0.56 * _px(s["tick_font_size"])
+        label_px = 0.56 * font_size_px(s["tick_font_size"])
         if label_px * len(label) + 12 > frame_h and cube.name:
             label = _label(cube, short=True)  # the score's name in words
         frame_h = max(frame_h, label_px * len(label) + 12)
     height = css_pixels(height or round(frame_h + 44 + (26 if title else 8) + legend_h), "height")
-    fig = _figure(
+    fig = styled_figure(
         s,
         width,
         height,
@@ -166,7 +155,7 @@ def head_heatmap(
     )
     fig.grid.visible = False
     fig.xaxis.axis_label, fig.yaxis.axis_label = "head", "layer"
-    tick_px = _px(s["tick_font_size"])
+    tick_px = font_size_px(s["tick_font_size"])
     head_text, layer_text = [str(h) for h in heads], [str(layer) for layer in layers]
     _ticks(fig.xaxis[0], head_text, frame_w, 0.62 * tick_px * max(map(len, head_text)) + 5)
     _ticks(fig.yaxis[0], layer_text, height - 70 - legend_h, tick_px * 1.4)
@@ -275,7 +264,7 @@ def _print_values(
     row, col = np.nonzero(np.isfinite(values))
     shown = [format(float(values[r, c]), fmt) for r, c in zip(row, col, strict=True)]
     longest = max(map(len, shown), default=1)
-    font_px = min(_px(s["tick_font_size"]), cell_w / (0.62 * longest + 0.4), cell_h * 0.75)
+    font_px = min(font_size_px(s["tick_font_size"]), cell_w / (0.62 * longest + 0.4), cell_h * 0.75)
     if font_px < 6 * 4 / 3:
         raise ValueError(
             f"cell values do not fit in cells of {cell_w:.0f} x {cell_h:.0f} px at 6 pt; make "
@@ -300,15 +289,13 @@ _FACETS = ("model", "prompt", "scale")
 
 def _facets(cube: xr.DataArray, dim: str, ncols: int | None, **options: Any) -> Any:
     """One heatmap per value of ``dim``, one color scale, as a panel (data: the whole cube)."""
-    from headwidgets._figpanel import panel
-
     if dim not in _FACETS or dim not in cube.dims:
         raise ValueError(
             f"facet={dim!r}: facet along one of the cube's dims "
             f"{[d for d in _FACETS if d in cube.dims]} (any of {list(_FACETS)})"
         )
     values = np.asarray(cube.values, dtype=float)
-    s = _style(options.get("style"))
+    s = house_style(options.get("style"))
     signed = _is_effect(cube, values) if options["diverging"] is None else options["diverging"]
     mapper = _mapper(values, options["palette"], signed, options["low"], options["high"], s,
                      _is_probability(cube, values))  # fmt: skip
@@ -347,8 +334,6 @@ def difference_cube(
     >>> d.values.tolist(), d.attrs["long_name"], d.attrs["difference"]
     ([[0.5, -0.5]], 'Δ s', 'early − late')
     """
-    from headwidgets.cubes import compare
-
     both = compare(cube_a, cube_b, labels=labels)
     names = [str(n) for n in both["model"].values]
     diff = both.isel(model=0, drop=True) - both.isel(model=1, drop=True)

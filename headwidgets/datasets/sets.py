@@ -1,7 +1,7 @@
-"""Ready-made prompt sets for the scores: induction, IOI, successor, needle in a haystack.
+"""The ready-made prompt sets for the scores: induction, IOI, successor, needle in a haystack.
 
 For the shipped models the prompts come from the generators they were trained with
-(:mod:`headwidgets.zoo.tasks`), so every word is one token of their vocabulary. For any other
+(:mod:`headwidgets.datasets.tasks`), so every word is one token of their vocabulary. For any other
 model (``hm`` given) the same English templates are used and filtered to prompts whose names
 and targets are single tokens of that tokenizer; random-token prompts draw from tokens that
 survive a decode/encode round trip.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headwidgets.zoo import tasks
+from headwidgets.datasets import tasks
 
 __all__ = ["PromptSet", "Prompts", "ioi", "needle_haystack", "repeated_tokens", "successor"]
 

@@ -1,4 +1,4 @@
-"""A minimal TrueType subsetter, so exported SVGs carry the glyphs they use (private).
+"""A minimal TrueType subsetter, so exported SVGs carry the glyphs they use.
 
 Keeps only the glyphs of the given characters (and the components of composite glyphs),
 renumbered, with the tables a browser needs (``cmap`` rebuilt as format 4, ``glyf``/``loca``,

@@ -1,7 +1,4 @@
-"""Line figures: :func:`scale_response` (metric vs α) and :func:`layer_profile`.
-
-Private module; use them from :mod:`headwidgets.figures`.
-"""
+"""Line figures: :func:`scale_response` (metric vs α) and :func:`layer_profile`."""
 
 from __future__ import annotations
 
@@ -13,24 +10,20 @@ import xarray as xr
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
 from bokeh.models.annotations import Label, LegendItem, Span
 
-from headwidgets._export import Size, css_pixels, remember
-from headwidgets._figstyle import (
-    _DASHES,
-    _figure,
+from headwidgets.cubes import as_cube
+from headwidgets.figures.labels import (
     _fitting,
     _head_pairs,
     _is_effect,
     _is_probability,
     _label,
-    _legend,
-    _meta,
     _only,
     _short_labels,
-    _style,
     _title,
-    _wrap_legend,
 )
-from headwidgets.cubes import as_cube
+from headwidgets.figures.parts import _legend, _wrap_legend
+from headwidgets.figures.provenance import _meta, remember
+from headwidgets.figures.style import _DASHES, Size, css_pixels, house_style, styled_figure
 
 Reduction = Literal["mean", "max", "min", "median", "sum", "absmax"]
 
@@ -108,7 +101,7 @@ def scale_response(
     >>> scale_response(curve).xaxis[0].axis_label
     'scale α'
     """
-    s = _style(style)
+    s = house_style(style)
     curves = _curves(cube, heads)
     if not curves:
         raise ValueError("scale_response found no curve with values to draw")
@@ -117,7 +110,9 @@ def scale_response(
         if curve.dims != ("scale",):
             raise ValueError(f"each scale curve must have dims ('scale',), got {curve.dims}")
     title = _title(first, title)
-    fig = _figure(s, css_pixels(width or s["width"]), css_pixels(height or 250, "height"), title)
+    fig = styled_figure(
+        s, css_pixels(width or s["width"]), css_pixels(height or 250, "height"), title
+    )
     fig.xaxis.axis_label = "scale α"
     # the y label runs along the frame (height less title, legend and x axis): what fits
     room = int(fig.height or 250) - (26 if title else 8) - 40 - 50
@@ -262,14 +257,14 @@ def layer_profile(
     bad = [r for r in reductions if r not in _REDUCERS]
     if bad or not reductions:
         raise ValueError(f"unknown reductions {bad}; expected some of {list(_REDUCERS)}")
-    s = _style(style)
+    s = house_style(style)
     layers = np.asarray(cube["layer"].values)
     title = _title(cube, title)
     width = css_pixels(width or s["width"])
     extra: dict[str, Any] = {}
     if _is_probability(cube, values):
         extra["y_range"] = Range1d(start=0, end=1)  # probabilities on their whole range
-    fig = _figure(s, width, css_pixels(height or 240, "height"), title, **extra)
+    fig = styled_figure(s, width, css_pixels(height or 240, "height"), title, **extra)
     if signed:
         fig.add_layout(Span(location=0, dimension="width", line_color="#888888", line_width=1))
     fig.xaxis.axis_label = "layer"

@@ -1,5 +1,4 @@
-"""Multi-panel figures for papers: :func:`panel` (private module; use it from
-:mod:`headwidgets.figures`).
+"""Multi-panel figures for papers: :func:`panel`.
 
 Panels get equal frames (the plotting areas, not the outer boxes, have one size), an
 optional shared color bar, panel letters, and one data file: ``hw.export(fig, "f.pdf",
@@ -19,15 +18,10 @@ from bokeh.layouts import column, row
 from bokeh.models import LinearColorMapper, Plot
 from bokeh.models.annotations import ColorBar, Legend, Title
 
-from headwidgets._export import _CUBES, Size, css_pixels, figure_metadata, remember
-from headwidgets._figstyle import (
-    _fitting,
-    _item_label,
-    _px,
-    _short_labels,
-    _style,
-    _wrap_legend,
-)
+from headwidgets.figures.labels import _fitting, _short_labels
+from headwidgets.figures.parts import _item_label, _wrap_legend
+from headwidgets.figures.provenance import _CUBES, figure_metadata, remember
+from headwidgets.figures.style import Size, css_pixels, font_size_px, house_style
 
 # room the frames leave, in CSS px: the y axis (ticks, labels, name) on the left, a little
 # on the right, and a color bar (with its labels and title) where there is one
@@ -50,7 +44,7 @@ def _side_width(annotation: Any, s: dict[str, Any]) -> int:
     if isinstance(annotation, Legend):
         texts = [_item_label(item) for item in annotation.items]
         texts.append(str(annotation.title or ""))
-        return round(30 + 0.6 * _px(s["tick_font_size"]) * max(map(len, texts)))
+        return round(30 + 0.6 * font_size_px(s["tick_font_size"]) * max(map(len, texts)))
     return 0
 
 
@@ -59,21 +53,25 @@ def _above_height(fig: Plot, s: dict[str, Any]) -> int:
     height = 6.0
     for item in fig.above:
         if isinstance(item, Title):
-            height += 1.6 * _px(s["title_font_size"]) + 6
+            height += 1.6 * font_size_px(s["title_font_size"]) + 6
         elif isinstance(item, Legend):
             n = len(item.items)
             ncols = item.ncols if isinstance(item.ncols, int) else n
             rows = -(-n // max(1, ncols)) if item.orientation == "horizontal" else n
-            height += rows * 22 + (1.6 * _px(s["tick_font_size"]) if item.title else 0) + 12
+            height += (
+                rows * 22 + (1.6 * font_size_px(s["tick_font_size"]) if item.title else 0) + 12
+            )
     return round(height)
 
 
 def _below_height(fig: Plot, s: dict[str, Any]) -> int:
     """CSS px below a frame: the x axis (ticks, labels, name), legends and captions."""
-    height = 24 + 1.6 * _px(s["tick_font_size"]) + 1.6 * _px(s["label_font_size"]) + 8
+    height = (
+        24 + 1.6 * font_size_px(s["tick_font_size"]) + 1.6 * font_size_px(s["label_font_size"]) + 8
+    )
     for item in fig.below:
         if isinstance(item, (Legend, Title)):
-            height += 1.6 * _px(s["tick_font_size"]) + 10
+            height += 1.6 * font_size_px(s["tick_font_size"]) + 10
     return round(height)
 
 
@@ -176,7 +174,7 @@ def panel(
     plots = [fig for fig in figs if isinstance(fig, Plot)]
     if len(plots) != len(figs):
         raise TypeError("panel takes bokeh figures (from headwidgets.figures builders)")
-    s = _style(style)
+    s = house_style(style)
     total = css_pixels(width or s["width"])
     if ncols is None:  # as many per row as leave each frame at least _MIN_FRAME px
         per_panel = _LEFT + _RIGHT + _BAR + _MIN_FRAME

@@ -1,4 +1,4 @@
-"""Make bokeh's SVG print-ready: one copy of each label, vector colour bars (private).
+"""Make bokeh's SVG print-ready: one copy of each label, vector colour bars.
 
 BokehJS's SVG backend writes every label twice: the text filled, then the same text again
 with an invisible stroke. Viewers show one, but text extraction (``pdftotext``, screen
@@ -7,7 +7,7 @@ fonts, which camera-ready checkers flag. Colour bars come as an embedded 96-ppi 
 fonts are only named. The functions here remove the invisible copies, redraw each colour-bar
 image as vector rectangles, one per colour run of the image (the same colours, now
 resolution-free), and embed the glyphs the labels use (a subset of each font, see
-``_fontsubset``), so the SVG looks the same on a machine without DejaVu.
+:mod:`headwidgets.figures.fontsubset`), so the SVG looks the same on a machine without DejaVu.
 
 Example
 -------
@@ -25,6 +25,8 @@ import io
 import xml.etree.ElementTree as ET
 
 import numpy as np
+
+from headwidgets.figures.fontsubset import font_file, subset
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -163,8 +165,6 @@ def _family(node: ET.Element) -> str:
 def _embed_fonts(root: ET.Element) -> None:
     """A ``@font-face`` with the subset of each font the labels use, so the SVG looks the
     same where that font is not installed (fonts this machine lacks are only named)."""
-    from headwidgets._fontsubset import font_file, subset
-
     texts: dict[str, str] = {}
     for node in root.iter(f"{_SVG}text"):
         family = _family(node)

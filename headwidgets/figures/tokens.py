@@ -1,7 +1,4 @@
-"""Figures over token positions: :func:`attention_pattern` and :func:`token_strip`.
-
-Private module; use them from :mod:`headwidgets.figures`.
-"""
+"""Figures over token positions: :func:`attention_pattern` and :func:`token_strip`."""
 
 from __future__ import annotations
 
@@ -15,26 +12,18 @@ from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
 from bokeh.plotting import figure
 
-from headwidgets._export import Size, css_pixels, remember
-from headwidgets._figstyle import (
-    _cells,
-    _colorbar,
-    _colors,
-    _figure,
-    _ink,
-    _is_effect,
-    _label,
-    _mapper,
-    _meta,
-    _only,
-    _pick,
-    _px,
-    _show_token,
-    _style,
-    _title,
-    _title_style,
-)
 from headwidgets.cubes import as_cube
+from headwidgets.figures.labels import _is_effect, _label, _only, _pick, _show_token, _title
+from headwidgets.figures.parts import _cells, _colorbar, _colors, _ink, _mapper
+from headwidgets.figures.provenance import _meta, remember
+from headwidgets.figures.style import (
+    Size,
+    _title_style,
+    css_pixels,
+    font_size_px,
+    house_style,
+    styled_figure,
+)
 
 _MIN_LABEL_PX = 6 * 4 / 3  # 6 pt: the smallest token label an attention pattern prints
 
@@ -134,7 +123,7 @@ def attention_pattern(
     >>> fig.xaxis[0].major_label_overrides[3]
     'a'
     """
-    s = _style(style)
+    s = house_style(style)
     asked_w = css_pixels(width) if width is not None else None
     asked_h = css_pixels(height, "height") if height is not None else None
     grid, cube = _as_pattern(pattern, layer, head, prompt)
@@ -178,7 +167,7 @@ def attention_pattern(
 
     # besides the cells: the axis (labels, ticks, name), the color bar and the title
     other_w, other_h = 35 + 62, 45 + (26 if title else 8)
-    tick_px = _px(s["tick_font_size"])
+    tick_px = font_size_px(s["tick_font_size"])
     cell = float(np.clip(300 / max(n_query, n_key), 4, 22))
     if asked_w is not None:
         cell = (asked_w - label_room(tick_px) - other_w) / n_key
@@ -191,7 +180,7 @@ def attention_pattern(
     needed_w = round(cell * n_key + label_room(font_px) + other_w)
     needed_h = round(cell * n_query + label_room(font_px) + other_h)
     fig_w, fig_h = max(asked_w or 0, needed_w), max(asked_h or 0, needed_h)
-    fig = _figure(
+    fig = styled_figure(
         s,
         fig_w,
         fig_h,
@@ -287,7 +276,7 @@ def token_strip(
     >>> [t for t in fig.select_one({"name": "tokens"}).data_source.data["text"]]
     ['The', ' cat', ' sat']
     """
-    s = _style(style)
+    s = house_style(style)
     unknown = set(select) - {"layer", "head", "prompt"}
     if unknown:
         raise TypeError(f"unknown arguments {sorted(unknown)}; select with layer=, head=, prompt=")
@@ -321,7 +310,7 @@ def token_strip(
     if cube is not None and diverging is None:
         signed = _is_effect(cube, data)
     mapper = _mapper(data, palette, bool(signed), low, high, s)
-    font_px = _px(s["label_font_size"])
+    font_px = font_size_px(s["label_font_size"])
     char_px, line_px = 0.602 * font_px, 1.7 * font_px  # DejaVu Sans Mono advance: 0.602 em
     frame_w = css_pixels(width or s["width"]) - 8
     xs, ys, widths, shown = [], [], [], []

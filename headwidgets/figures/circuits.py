@@ -1,5 +1,4 @@
-"""Circuit figures (private; public through :mod:`headwidgets.figures`): self-repair bars,
-head-set search curves and the overlap of head sets.
+"""Circuit figures: self-repair bars, head-set search curves and the overlap of head sets.
 
 Example
 -------
@@ -24,9 +23,11 @@ import xarray as xr
 from bokeh.models import ColumnDataSource, FactorRange, FixedTicker, HoverTool, LinearColorMapper
 from bokeh.models.annotations import ColorBar, LegendItem, Span
 
-from headwidgets._export import Size, css_pixels, remember
-from headwidgets._figstyle import DIVERGING, _figure, _legend, _meta, _only, _style, _title
 from headwidgets.cubes import as_cube
+from headwidgets.figures.labels import _only, _title
+from headwidgets.figures.parts import _legend
+from headwidgets.figures.provenance import _meta, remember
+from headwidgets.figures.style import DIVERGING, Size, css_pixels, house_style, styled_figure
 
 __all__ = ["head_set_search_figure", "overlap_figure", "self_repair_figure"]
 
@@ -71,7 +72,7 @@ def self_repair_figure(
         )
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise ValueError(f"top must be an int >= 0, got {top!r}")
-    s = _style(style)
+    s = house_style(style)
     totals = [float(cube.attrs[k]) for k in needed]
     ablated = _ablated(cube)
     values = np.asarray(cube.values, dtype=float)
@@ -91,7 +92,7 @@ def self_repair_figure(
     ]
     kinds = ["total", "direct (−DLA)", "self-repair"] + ["ΔDLA" for _ in chosen]
     source = ColumnDataSource({"label": labels, "value": heights, "color": colors, "kind": kinds})
-    fig = _figure(
+    fig = styled_figure(
         s,
         css_pixels(width or s["width"]),
         css_pixels(height or 240, "height"),
@@ -147,7 +148,7 @@ def head_set_search_figure(
             "head_set_search_figure needs a hw.scores.head_set_search cube (dims ('step',)); "
             f"dims {cube.dims}, missing coords {missing}"
         )
-    s = _style(style)
+    s = house_style(style)
     steps = np.asarray(cube["step"].values, dtype=int)
     mean = np.asarray(cube["random_mean"].values, dtype=float)
     std = np.asarray(cube["random_std"].values, dtype=float)
@@ -157,7 +158,7 @@ def head_set_search_figure(
         int(step): (f"{sign}{name}" if name else "none" if not backward else "all")
         for step, name in zip(steps, cube["changed"].values, strict=True)
     }
-    fig = _figure(
+    fig = styled_figure(
         s, css_pixels(width or s["width"]), css_pixels(height or 240, "height"), _title(cube, title)
     )
     band = fig.varea(
@@ -231,7 +232,7 @@ def overlap_figure(
     needed = {"a", "b", value, f"expected_{value}"}
     if not isinstance(table, pd.DataFrame) or not needed <= set(table.columns):
         raise ValueError(f"overlap_figure needs an overlap_table DataFrame with columns {needed}")
-    s = _style(style)
+    s = house_style(style)
     names = list(dict.fromkeys([*table["a"].astype(str), *table["b"].astype(str)]))
     data: dict[str, list[Any]] = {"x": [], "y": [], "value": [], "text": []}
     for row in table.itertuples(index=False):
@@ -243,7 +244,7 @@ def overlap_figure(
             data["text"].append(f"{observed:.2f} ({expected:.2f})")
     source = ColumnDataSource(data)
     side = css_pixels(width or s["width"])
-    fig = _figure(
+    fig = styled_figure(
         s,
         side,
         css_pixels(height or side, "height"),
