@@ -34,12 +34,13 @@ function render({ model, el }) {
   const tooltip = h("div", { class: "hw-tooltip", attrs: { role: "status" } });
   tooltip.hidden = true;
   const plot = h("div", { class: "hw-plot" }, [canvas, tooltip]);
+  const legend = h("div", { class: "hw-path-legend" });
   const summary = h("span", { class: "hw-path-summary", attrs: { "aria-live": "polite" } });
   const clear = h("button", { class: "hw-button hw-small", text: "clear", title: "unpatch the path" });
   const footer = h("div", { class: "hw-footer" }, [summary, clear]);
   const status = h("div", { class: "hw-status" });
   const errorBox = h("div", { class: "hw-error", attrs: { role: "alert" } });
-  root.append(title, tabs, plot, footer, status, errorBox);
+  root.append(title, tabs, plot, legend, footer, status, errorBox);
   el.append(root);
 
   let state = null;
@@ -157,6 +158,8 @@ function render({ model, el }) {
       ctx.strokeStyle = "#ff2d95";
       ctx.strokeRect(x + 1, y + 1, size - 2, size - 2);
     }
+    const [lo, hi] = state.scale.domain;
+    legend.textContent = `color: ${formatValue(lo, 3)} (blue) … ${formatValue(hi, 3)} (red); grey: no path`;
     canvas.dataset.geometry = JSON.stringify({ left: geom.left, top: geom.top, cell: geom.cell, rows, cols });
   }
 
@@ -169,14 +172,19 @@ function render({ model, el }) {
     if (isPath(path)) {
       const cube = formatDelta(s.cube);
       const live = formatDelta(s.live);
-      summary.textContent = `patched ${pathName(path)}: cube ${cube}, live Δ ${live}`;
+      const direct = path.receiver === "logits" ? " (live: the MLPs and the final norm recompute)" : "";
+      summary.textContent = `patched ${pathName(path)}: cube ${cube}, live Δ ${live}${direct}`;
       summary.title = s.metric ? `change in ${s.metric} (clean ${formatValue(s.baseline)})` : "";
     } else {
       summary.textContent = "click a cell to patch that path";
       summary.title = "";
     }
     clear.disabled = !isPath(path);
+    // tests read the state from here
     root.dataset.path = JSON.stringify(isPath(path) ? path : null);
+    root.dataset.input = model.get("input") ?? "";
+    root.dataset.live = isPath(path) && s.live != null ? String(s.live) : "";
+    root.dataset.cube = isPath(path) && s.cube != null ? String(s.cube) : "";
     showError();
   }
 
