@@ -143,6 +143,20 @@ def test_induction_2l_key_paths_from_0_1_patched_live_equal_the_cube() -> None:
     assert sum(keys) < -1.0, keys
 
 
+def test_a_normalised_cube_gets_the_live_change_normalised_the_same_way(hm: hw.HeadModel) -> None:
+    cube = hw.scores.path_patching(
+        hm, CLEAN, CORRUPT, METRIC, receivers=[(2, 0)], inputs="v", normalize=True
+    )
+    raw = hw.scores.path_patching(hm, CLEAN, CORRUPT, METRIC)  # the direct path, not normalised
+    pm = PathMatrix(hm, CLEAN, CORRUPT, METRIC, [cube, raw])
+    for sender in [(0, 2), (1, 1)]:
+        pm.path = path(sender, "2.0", "v")
+        want = float(cube.sel(layer=sender[0], head=sender[1], receiver="2.0", input="v"))
+        assert pm.status["live"] == pytest.approx(want, abs=1e-5)
+    pm.path = path((1, 1), "logits", "logits")
+    assert pm.status["baseline"] == pytest.approx(raw.attrs["metric_clean"], abs=1e-5)
+
+
 # -- the widget's state and errors ------------------------------------------------------------
 
 
@@ -203,6 +217,13 @@ def test_bad_cubes_and_arguments_are_refused(hm: hw.HeadModel) -> None:
         PathMatrix(hm, CLEAN, CORRUPT + " w3", METRIC, receivers=[(2, 0)])
     with pytest.raises(TypeError):
         PathMatrix(hm, CLEAN, CORRUPT, METRIC, cube, colour="red")  # type: ignore[call-arg]
+    other = hw.Metric("logit_diff", target="w7", distractor="w5")
+    with pytest.raises(ValueError, match="the cube measures logit_diff\\('w5' - 'w7'\\)"):
+        PathMatrix(hm, CLEAN, CORRUPT, other, cube)
+    with hm.intervene(hw.Intervention.zero([(0, 0)])):
+        edited = hw.scores.path_patching(hm, CLEAN, CORRUPT, METRIC, receivers=[(2, 0)], inputs="k")
+    with pytest.raises(ValueError, match="computed under an intervention"):
+        PathMatrix(hm, CLEAN, CORRUPT, METRIC, edited)
     pm = PathMatrix(hm, CLEAN, CORRUPT, METRIC, [cube], path=((1, 1), (2, 0), "k"))
     assert pm.inputs == ["k"] and pm.status["path"] == "1.1 → k of 2.0"
     assert isinstance(pm._matrices["k"][2], xr.DataArray)

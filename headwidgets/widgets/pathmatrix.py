@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -131,7 +132,7 @@ class PathMatrix(anywidget.AnyWidget):
             paths = compute_paths(hm, clean, corrupt, self.metric, receivers)
         elif receivers is not None:
             raise ValueError("receivers= chooses what to compute; it does not go with paths=")
-        self._matrices = _matrices(paths, clean, corrupt)
+        self._matrices = _matrices(paths, clean, corrupt, self.metric.describe())
         first = next(iter(self._matrices.values()))[2]
         super().__init__(
             inputs=list(self._matrices),
@@ -201,10 +202,10 @@ class PathMatrix(anywidget.AnyWidget):
         start = time.perf_counter()
         spec = self.spec(path)
         baseline, live = self._measure(spec)
-        senders, receivers, values = self._matrices[path["input"]]
-        cell = values.values[
-            senders.index(tuple(path["sender"])), receivers.index(path["receiver"])
-        ]
+        cell = self._cell(path["input"], path["sender"], path["receiver"])
+        _, receivers, values = self._matrices[path["input"]]
+        # a normalised cube: the live change divided the same way (m_corrupt − m_clean)
+        scale = float(values["path_scale"].values[receivers.index(path["receiver"])])
         with self.hold_sync():
             self.error = ""
             if self.input != path["input"]:
@@ -212,7 +213,7 @@ class PathMatrix(anywidget.AnyWidget):
             self.status = {
                 "path": path_name(path),
                 "cube": finite_or_none(cell),
-                "live": finite_or_none(live - baseline),
+                "live": finite_or_none((live - baseline) / scale),
                 "baseline": finite_or_none(baseline),
                 "metric": self.metric.describe(),
                 "ms": (time.perf_counter() - start) * 1000,
@@ -304,8 +305,9 @@ def _label(receiver: Any) -> str:
 Matrix = tuple[list[tuple[int, int]], list[str], xr.DataArray]
 
 
-def _matrices(paths: Any, clean: str, corrupt: str) -> dict[str, Matrix]:
-    """Per input (display order): senders, receiver labels and the (sender, receiver) values."""
+def _matrices(paths: Any, clean: str, corrupt: str, metric: str) -> dict[str, Matrix]:
+    """Per input (display order): senders, receiver labels and the (sender, receiver) values
+    (coord ``path_scale``: per receiver, what its cube divided by, 1 when not normalised)."""
     cubes = [paths] if isinstance(paths, xr.DataArray) else list(paths)
     if not cubes or not all(isinstance(c, xr.DataArray) for c in cubes):
         raise TypeError("paths must be a cube of hw.scores.path_patching or a list of them")
@@ -322,8 +324,23 @@ def _matrices(paths: Any, clean: str, corrupt: str) -> dict[str, Matrix]:
                 raise ValueError(
                     f"the cube was computed on the {key} prompt {cube.attrs[key]!r}, not {prompt!r}"
                 )
+        if cube.attrs.get("metric", metric) != metric:
+            raise ValueError(
+                f"the cube measures {cube.attrs['metric']}, the live runs {metric}: pass the "
+                "cube's metric"
+            )
+        if Intervention.from_json(cube.attrs.get("intervention") or "{}"):
+            raise ValueError(
+                "the cube was computed under an intervention; a live path is patched on the "
+                "unedited model: compute the cube without one"
+            )
+        scale = 1.0
+        if json.loads(cube.attrs.get("params") or "{}").get("normalize"):
+            scale = float(cube.attrs["metric_corrupt"]) - float(cube.attrs["metric_clean"])
         for x in cube["input"].values:
-            parts.setdefault(str(x), []).append(cube.sel(input=x, drop=True))
+            part = cube.sel(input=x, drop=True)
+            scales = np.full(part.sizes["receiver"], scale)
+            parts.setdefault(str(x), []).append(part.assign_coords(path_scale=("receiver", scales)))
     out: dict[str, Matrix] = {}
     for x in [x for x in ORDER if x in parts] + [x for x in parts if x not in ORDER]:
         if x not in ORDER:
