@@ -53,6 +53,7 @@ _LAZY: dict[str, str] = {
     "AttentionView": "headwidgets.widgets",
     "Explorer": "headwidgets.widgets",
     "ScaleResponseView": "headwidgets.widgets",
+    "PathMatrix": "headwidgets.widgets",
     "explore": "headwidgets.widgets",
 }
 _SUBMODULES = {"scores", "metrics", "figures", "datasets", "cubes", "widgets", "zoo", "steering"}

@@ -5,7 +5,8 @@ GQA models it acts on the whole group of query heads sharing it) before attentio
 
 - ``add``: x + α·d (d: a direction of the head's width, e.g. a steering direction)
 - ``project``: x − (x·d̂)d̂ (d̂ = d/|d|): the component along d removed
-- ``patch``: x replaced by its value in a clean run of another prompt (``source``)
+- ``patch``: x replaced by its value in a clean run of another prompt (``source``), or by
+  given ``values`` (one row of the head's width per position 0..T-1; path patching uses them)
 
 q is read after rotary embeddings, k and v as the attention function receives them (for
 OPT, whose scaling is folded into q, q is the scaled query). Positions are absolute query
@@ -61,6 +62,9 @@ class VectorEdit:
         ``patch``: the prompt whose clean-run q/k/v replaces this head's.
     positions
         Absolute positions (query positions for q, key positions for k and v); None: all.
+    values
+        ``patch``, instead of ``source``: the values themselves, one row of the head's width
+        per absolute position 0..T-1 (positions past the last row keep their own value).
     """
 
     layer: int
@@ -71,6 +75,7 @@ class VectorEdit:
     direction: tuple[float, ...] | None = None
     source: str | None = None
     positions: tuple[int, ...] | None = None
+    values: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("layer", "head"):
@@ -97,11 +102,20 @@ class VectorEdit:
             object.__setattr__(self, "direction", direction)
         elif self.direction is not None:
             raise ValueError("direction= belongs to add and project, not patch")
-        if self.op == "patch":
+        if self.op == "patch" and self.values is not None:
+            if self.source is not None:
+                raise ValueError("op 'patch' takes source= or values=, not both")
+            rows = tuple(tuple(float(x) for x in row) for row in self.values)
+            if not rows or not rows[0] or len({len(row) for row in rows}) != 1:
+                raise ValueError("values must be a non-empty list of equal-length rows")
+            if not all(math.isfinite(x) for row in rows for x in row):
+                raise ValueError("values must be finite numbers")
+            object.__setattr__(self, "values", rows)
+        elif self.op == "patch":
             if not isinstance(self.source, str) or not self.source:
-                raise ValueError("op 'patch' needs source=<prompt>, a non-empty string")
-        elif self.source is not None:
-            raise ValueError(f"source= belongs to patch, not {self.op}")
+                raise ValueError("op 'patch' needs source=<prompt> (a non-empty string) or values=")
+        elif self.source is not None or self.values is not None:
+            raise ValueError(f"source= and values= belong to patch, not {self.op}")
         if self.positions is not None:
             positions = tuple(self.positions)
             if not positions or not all(
@@ -133,6 +147,8 @@ class VectorEdit:
             out["source"] = self.source
         if self.positions is not None:
             out["positions"] = list(self.positions)
+        if self.values is not None:
+            out["values"] = [list(row) for row in self.values]
         return out
 
     @classmethod
@@ -141,6 +157,8 @@ class VectorEdit:
         for key in ("positions", "direction"):
             if item.get(key) is not None:
                 item[key] = tuple(item[key])
+        if item.get("values") is not None:
+            item["values"] = tuple(tuple(row) for row in item["values"])
         return cls(**item)
 
 
@@ -269,11 +287,12 @@ def compile_vectors(
                 f"unknown {e.target} head ({e.layer}, {e.head}): valid {what} are 0..{width - 1}"
                 + (" (a k or v edit names a key/value head)" if e.target != "q" else "")
             )
-        if e.direction is not None and len(e.direction) != head_dim:
-            raise ValueError(
-                f"a {e.target} direction has {len(e.direction)} numbers but the heads are "
-                f"{head_dim} wide"
-            )
+        for what, rows in (("direction", [e.direction]), ("values row", e.values)):
+            if rows and rows[0] is not None and len(rows[0]) != head_dim:
+                raise ValueError(
+                    f"a {e.target} {what} has {len(rows[0])} numbers but the heads are "
+                    f"{head_dim} wide"
+                )
     out: dict[int, dict[str, TargetEdit]] = {}
     n_rows = len(specs)
     for layer in sorted({e.layer for _, e in chosen}):
@@ -298,7 +317,9 @@ def compile_vectors(
                     where[row, e.head] = False
                     where[row, e.head, list(e.positions)] = True
                     rest[row, e.head] = False
-                if e.op == "patch":
+                if e.values is not None:
+                    patches[(row, e.head)] = torch.tensor(e.values, dtype=torch.float32)
+                elif e.op == "patch":
                     assert e.source is not None
                     patches[(row, e.head)] = qkv_of(e.source)[target][layer, e.head].float()
             patch = None

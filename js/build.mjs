@@ -12,7 +12,7 @@ import * as esbuild from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, "..", "headwidgets", "static");
-const entries = ["headgrid", "headcontrols", "outputview", "attentionview", "headwidgets"];
+const entries = ["headgrid", "headcontrols", "outputview", "attentionview", "pathmatrix", "headwidgets"];
 
 const options = {
   entryPoints: [

@@ -38,10 +38,21 @@ if WHY_NOT:
     pytestmark.append(pytest.mark.skip(reason=WHY_NOT))
 
 
+#: per scenario model, a corrupted prompt of the same token length (path patching)
+CORRUPT = {
+    "circuits-4l": "When Mary and John went to the store, Mary gave a drink to",
+    "induction-2l": "ka ro vi tu ro be ka ro vi tu ne",
+    "tiny-gpt2 (random init)": "w1 w5 w9 w2 w17 w1 w5 w9 w13",
+}
+
+
 def notebook_cells(case: Scenario) -> list[str]:
     return [
         case.setup_cell(),
         case.explorer_cell(),
+        # a second Explorer with a path matrix (test_clicking_a_path_...)
+        f"pex = hw.Explorer(hm, PROMPT, target={case.target!r}, distractor={case.distractor!r},"
+        f" corrupt={CORRUPT[case.model]!r})\npex",
         f"xss = hw.OutputView(hm, {XSS_PROMPT!r}, n_generate=2)\nxss",
     ]
 
@@ -329,6 +340,91 @@ def test_hovering_a_query_token_highlights_what_it_attends_to(lab: tuple[Any, An
     tinted = keys.evaluate_all("(els) => els.filter((e) => e.style.background !== '').length")
     assert tinted == keys.count() > 0
     assert "hw-focus" in (queries.last.get_attribute("class") or "")
+
+
+def test_clicking_a_path_patches_it_and_the_outputs_show_the_engines_run(
+    lab: tuple[Any, Any], hm: Any, case: Scenario
+) -> None:
+    import headwidgets as hw
+    from headwidgets.widgets import Explorer
+
+    page, log = lab
+    ex = page.locator(".hw-explorer", has=page.locator(".hw-pathmatrix"))
+    matrix = ex.locator(".hw-pathmatrix")
+    matrix.scroll_into_view_if_needed()
+    canvas = matrix.locator("canvas.hw-path-canvas")
+    canvas.wait_for(timeout=60_000)
+    # the strongest path into a q, k or v input, measured here on the same model
+    corrupt = CORRUPT[case.model]
+    metric = Explorer.default_metric(case.target, case.distractor)
+    receivers = [(layer, h) for layer in range(1, hm.n_layers) for h in range(hm.n_heads)]
+    cube = hw.scores.path_patching(hm, case.prompt, corrupt, metric, receivers=receivers)
+    values = np.nan_to_num(cube.values, nan=0.0)  # (layer, head, receiver, input)
+    layer, head, r, i = np.unravel_index(int(np.abs(values).argmax()), values.shape)
+    x, receiver = str(cube["input"].values[i]), str(cube["receiver"].values[r])
+    want = float(cube.values[layer, head, r, i])
+    matrix.locator(f"button[data-input='{x}']").click()
+    page.wait_for_function(
+        "([x]) => document.querySelector('.hw-pathmatrix').dataset.input === x", arg=[x]
+    )
+    geometry = json.loads(canvas.get_attribute("data-geometry"))
+    row, col = int(layer) * hm.n_heads + int(head), int(r)
+    assert (geometry["rows"], geometry["cols"]) == (hm.n_layers * hm.n_heads, len(receivers))
+    canvas.click(
+        position={
+            "x": geometry["left"] + (col + 0.5) * geometry["cell"],
+            "y": geometry["top"] + (row + 0.5) * geometry["cell"],
+        }
+    )
+    spec = hw.scores.path_intervention(
+        hm, case.prompt, corrupt, (int(layer), int(head)), r_head(receiver), x
+    )
+    from headwidgets.widgets._live import summarize
+
+    wait_path_shown(page, f"intervention: {summarize(spec)}")
+    shown = json.loads(matrix.get_attribute("data-path"))
+    assert shown == {"sender": [int(layer), int(head)], "receiver": receiver, "input": x}
+    assert float(matrix.get_attribute("data-live")) == pytest.approx(want, abs=1e-4)
+    assert float(matrix.get_attribute("data-cube")) == pytest.approx(want, abs=1e-6)
+    rows = ex.locator(".hw-outputview .hw-intervened tr")
+    probs = [
+        float(p)
+        for p in rows.locator(".hw-prob").evaluate_all("(els) => els.map((e) => e.dataset.prob)")
+    ]
+    _, want_probs = engine_top_k(hm, case, spec)
+    np.testing.assert_allclose(probs, want_probs, rtol=1e-4, atol=1e-6)
+    assert "patched" in matrix.locator(".hw-path-summary").text_content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    ex.screenshot(path=str(ARTIFACTS / "pathmatrix-jupyterlab.png"))
+    # the same cell again: the path is cleared, the outputs are the clean run's
+    canvas.click(
+        position={
+            "x": geometry["left"] + (col + 0.5) * geometry["cell"],
+            "y": geometry["top"] + (row + 0.5) * geometry["cell"],
+        }
+    )
+    wait_path_shown(page, "no intervention")
+    assert matrix.get_attribute("data-path") == "null"
+    assert log.own_errors() == []
+
+
+def r_head(label: str) -> tuple[int, int]:
+    layer, head = label.split(".")
+    return int(layer), int(head)
+
+
+def wait_path_shown(page: Any, summary: str, timeout_ms: float = 60_000) -> None:
+    """Wait until the path Explorer's matrix is idle and its outputs show ``summary``."""
+    page.wait_for_function(
+        """([summary]) => {
+            const matrix = document.querySelector('.hw-pathmatrix');
+            const ex = matrix.closest('.hw-explorer');
+            const text = ex.querySelector('.hw-outputview .hw-intervention');
+            return matrix.dataset.busy === 'false' && text && text.textContent === summary;
+        }""",
+        arg=[summary],
+        timeout=timeout_ms,
+    )
 
 
 def test_the_page_made_no_request_outside_localhost(lab: tuple[Any, Any]) -> None:

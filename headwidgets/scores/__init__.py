@@ -10,6 +10,7 @@ Causal: :func:`ablation_effect`, :func:`activation_patching`, :func:`scale_respo
 :func:`patch_heads` (a head set at once), :func:`attribution_patching`,
 :func:`direct_logit_attribution` (:func:`direct_effects` for every component).
 Circuits: :func:`path_patching` (sender head → receiver q/k/v or → logits),
+:func:`path_intervention` (one path as an intervention, to run live),
 :func:`self_repair` (total vs direct effect of an ablation, who compensates),
 :func:`head_set_search` (greedy minimal head sets against size-matched random sets),
 :func:`attention_rollout` (a (query, key) cube, under an intervention).
@@ -46,6 +47,7 @@ from headwidgets.scores.circuits import path_patching
 from headwidgets.scores.controls import TopKControl, random_heads, topk_vs_random
 from headwidgets.scores.head_sets import head_set_search
 from headwidgets.scores.inside import attention_sweep, capture, qk_frequency
+from headwidgets.scores.paths import path_intervention
 from headwidgets.scores.patterns import (
     STATISTICS,
     attention,
@@ -87,6 +89,7 @@ __all__ = [
     "ov_copying",
     "ov_eigenvalues",
     "patch_heads",
+    "path_intervention",
     "path_patching",
     "pattern_scores",
     "previous_token",

@@ -38,7 +38,7 @@ Example
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,15 @@ from headwidgets import interventions as iv
 from headwidgets.attention_vectors import TargetEdit
 from headwidgets.scores import _run
 from headwidgets.scores._run import Reduce
+from headwidgets.scores.paths import (
+    DIRECT,
+    INPUTS,
+    Head,
+    Input,
+    _inputs,
+    path_intervention,
+    sender_inputs,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -54,29 +63,13 @@ if TYPE_CHECKING:
 
     from headwidgets.metrics import Metric
 
-__all__ = ["DIRECT", "INPUTS", "Input", "path_patching"]
-
-Input = Literal["q", "k", "v"]
-INPUTS: tuple[str, ...] = get_args(Input)
-DIRECT = "logits"
-"""The receiver label (and input label) of the direct path sender → logits."""
-Head = tuple[int, int]
+__all__ = ["DIRECT", "INPUTS", "Input", "path_intervention", "path_patching"]
 
 
 def _metric(metric: Any) -> Metric:
     from headwidgets.metrics import as_metric
 
     return as_metric(metric)
-
-
-def _inputs(inputs: Any) -> tuple[str, ...]:
-    chosen = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-    bad = [x for x in chosen if x not in INPUTS]
-    if not chosen or bad or len(set(chosen)) != len(chosen):
-        raise ValueError(
-            f"inputs must be a non-empty selection of {INPUTS} without repeats, got {inputs!r}"
-        )
-    return chosen
 
 
 def path_patching(
@@ -315,7 +308,7 @@ class _Pair:
         )
         top = max(layer for layer, _, _ in sites)
         active = [i for i, (layer, _) in enumerate(senders) if layer < top]
-        recorded = self._pass_one([senders[i] for i in active], sites, top)
+        recorded = self._pass_one([senders[i] for i in active], sites)
         effects: dict[tuple[int, str, int], np.ndarray] = {}
         for site in sites:
             layer = site[0]
@@ -335,53 +328,10 @@ class _Pair:
         return int(self.hm.chunk_rows(self.n_pos, self.keep))
 
     def _pass_one(
-        self, senders: Sequence[Head], sites: Sequence[tuple[int, str, int]], top: int
+        self, senders: Sequence[Head], sites: Sequence[tuple[int, str, int]]
     ) -> dict[tuple[int, str, int], torch.Tensor]:
         """Per site, the receiver input (S, T, D) of every sender's pass 1 (one batched run)."""
-        import torch
-
-        hm = self.hm
-        n_heads = int(hm.n_heads)
-        z_clean, z_bad = hm.head_z(self.good), hm.head_z(self.bad)  # (L, T, H, D)
-        s_layer = torch.tensor([layer for layer, _ in senders])
-        s_head = torch.tensor([head for _, head in senders])
-        chunk = {"rows": torch.arange(0)}
-
-        def freeze(layer: int, z: torch.Tensor, offset: int) -> torch.Tensor:
-            # row r: its sender's z from the corrupted run, every head of a later layer at its
-            # clean value (O(T·H·D) per layer, not a replacement per row)
-            rows = chunk["rows"]
-            later = (s_layer[rows] < layer).to(z.device)
-            clean = z_clean[layer].to(z.device, z.dtype)
-            out = torch.where(later[:, None, None, None], clean.expand_as(z), z)
-            own = (s_layer[rows] == layer).nonzero().flatten()
-            if own.numel():
-                heads = s_head[rows][own]
-                out[own.to(z.device), :, heads.to(z.device)] = (
-                    z_bad[layer][:, heads].transpose(0, 1).to(z.device, z.dtype)
-                )
-            return out
-
-        found: dict[tuple[int, str, int], list[torch.Tensor]] = {site: [] for site in sites}
-        by_layer: dict[int, list[tuple[int, str, int]]] = {}
-        for site in sites:
-            by_layer.setdefault(site[0], []).append(site)
-
-        def read(layer: int, call: att.Read) -> None:
-            for site in by_layer[layer]:
-                _, x, index = site
-                found[site].append(getattr(call, x)[:, index].detach().float().clone())
-
-        size = self._rows()
-        with (
-            torch.no_grad(),
-            iv.site_hooks(hm.model, hm.out_projs, n_heads, freeze, range(top), False),
-            hm.attention_site(readers=dict.fromkeys(by_layer, read)),
-        ):
-            for start in range(0, len(senders), size):
-                chunk["rows"] = torch.arange(start, min(start + size, len(senders)))
-                hm.forward(self.tok.input_ids.expand(len(chunk["rows"]), -1), 1)
-        return {site: torch.cat(parts) for site, parts in found.items()}
+        return sender_inputs(self.hm, self.good, self.bad, senders, sites, self._rows())
 
     def _pass_two(self, site: tuple[int, str, int], values: torch.Tensor) -> np.ndarray:
         """Effects of the clean run with the site's input replaced by each row of ``values``."""

@@ -6,6 +6,7 @@
   intervened.
 - :class:`AttentionView` — query × key pattern of the selected heads.
 - :class:`ScaleResponseView` — the metric against the selected heads' α, live (bokeh).
+- :class:`PathMatrix` — path patching as a sender × receiver matrix; a click patches a path.
 - :class:`Explorer` / :func:`explore` — all of them bound to one model and prompt.
 
 Example
@@ -22,6 +23,7 @@ from headwidgets.widgets.explorer import Explorer, explore
 from headwidgets.widgets.headcontrols import HeadControls
 from headwidgets.widgets.headgrid import HeadGrid
 from headwidgets.widgets.outputview import OutputView
+from headwidgets.widgets.pathmatrix import PathMatrix
 from headwidgets.widgets.scaleresponse import ScaleResponseView
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "HeadControls",
     "HeadGrid",
     "OutputView",
+    "PathMatrix",
     "ScaleResponseView",
     "explore",
 ]

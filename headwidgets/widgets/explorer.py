@@ -15,6 +15,7 @@ from headwidgets.widgets.attentionview import AttentionView
 from headwidgets.widgets.headcontrols import HeadControls
 from headwidgets.widgets.headgrid import HeadGrid
 from headwidgets.widgets.outputview import OutputView, default_metrics
+from headwidgets.widgets.pathmatrix import PathMatrix
 from headwidgets.widgets.scaleresponse import ScaleResponseView
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class Explorer(ipywidgets.HBox):
         top_k: int = 10,
         n_generate: int = 8,
         curve: bool = False,
+        corrupt: str | None = None,
+        paths: Any = None,
     ) -> None:
         self.hm = hm
         metric = self.default_metric(target, distractor)
@@ -129,8 +132,18 @@ class Explorer(ipywidgets.HBox):
             [self.grid, self.controls, self.attention],
             layout=ipywidgets.Layout(flex="0 1 520px", min_width="360px"),
         )
+        #: the path matrix (``corrupt=`` or ``paths=``), else None
+        self.paths: PathMatrix | None = None
+        if corrupt is None and paths is not None:
+            first = paths if isinstance(paths, xr.DataArray) else next(iter(paths), None)
+            corrupt = getattr(first, "attrs", {}).get("corrupt")
+            if corrupt is None:
+                raise ValueError("paths= needs corrupt= (the cube has no 'corrupt' attr)")
+        if corrupt is not None:
+            self.paths = PathMatrix(hm, prompt, corrupt, metric, paths, live=live)
+        self._patching = False
         right = ipywidgets.VBox(
-            [self.output, *([self.curve] if self.curve is not None else [])],
+            [self.output, *(v for v in (self.curve, self.paths) if v is not None)],
             layout=ipywidgets.Layout(flex="1 1 480px", min_width="360px"),
         )
         super().__init__(
@@ -141,6 +154,8 @@ class Explorer(ipywidgets.HBox):
         self.grid.observe(self._selection_changed, "selected")
         self.controls.observe(self._edits_changed, "edits")
         self.attention.observe(self._patterns_needed, "run")
+        if self.paths is not None:
+            self.paths.observe(self._path_changed, "intervention")
         self._patterns_needed()
         self.grid.intervention = self.controls.intervention
 
@@ -163,7 +178,9 @@ class Explorer(ipywidgets.HBox):
 
     @property
     def intervention(self) -> Intervention:
-        """The intervention the controls describe now."""
+        """The intervention the outputs show: the controls', or the patched path's."""
+        if self.paths is not None and self.paths.path:
+            return self.paths.intervention
         return self.controls.intervention
 
     @property
@@ -249,12 +266,29 @@ class Explorer(ipywidgets.HBox):
         self._patterns_needed()
         self.controls.select(change["new"])
 
+    def _path_changed(self, change: Any) -> None:
+        # one intervention at a time: a patched path replaces the controls' edits
+        if change["new"]:
+            self._patching = True
+            try:
+                self.grid.selected = []
+            finally:
+                self._patching = False
+        self._show(change["new"] or self.controls.intervention)
+
     def _edits_changed(self, change: Any) -> None:
         heads = [[e["layer"], e["head"]] for e in change["new"]]
         if heads != self.grid.selected:
             self.grid.selected = heads
+        if self._patching:
+            return
+        if self.paths is not None and self.paths.path and change["new"]:
+            self.paths.path = {}  # editing a head unpatches the path
         spec = self.controls.intervention
         self.grid.intervention = spec  # named by the grid's Export button
+        self._show(spec)
+
+    def _show(self, spec: Intervention) -> None:
         errors: list[Exception] = []
         for view in (self.output, self.attention):
             try:
