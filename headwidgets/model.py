@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from headwidgets import architectures as arch
-from headwidgets import attention_site as att
+from headwidgets import interventions as att
 from headwidgets import interventions as iv
-from headwidgets.attention_vectors import compile_vectors
 from headwidgets.graphs import BatchGraphs
+from headwidgets.interventions import compile_vectors
 from headwidgets.metrics import Metric, as_metric
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 Layers, from the bottom (docs/ARCHITECTURE.md):
 
 1. ``architectures``, ``_compat``, the ``zoo`` package's paths: data and release differences
-2. the engine: ``model``, ``interventions``, ``attention_site``, ``attention_vectors``,
+2. the engine: ``model``, the ``interventions`` package (spec, compile, hooks, both sites),
    ``refresh``, ``metrics`` — tensors in, tensors out; no xarray
 3. ``cubes``, ``datasets``: labeled cubes and prompt sets
 4. ``scores``, ``steering``, the figures (``figures``, ``_fig*``, ``_export``, ``_svgclean``)
@@ -32,9 +32,7 @@ LAYERS: dict[str, int] = {
     "headwidgets.zoo": 1,
     "headwidgets.jupyter_nodelay": 1,
     "headwidgets.metrics": 2,
-    "headwidgets.attention_vectors": 2,
-    "headwidgets.attention_site": 2,
-    "headwidgets.interventions": 2,
+    "headwidgets.interventions": 2,  # the package: spec, compile, hooks, both sites
     "headwidgets.model": 2,
     "headwidgets.refresh": 2,
     "headwidgets.graphs": 2,
@@ -218,7 +216,12 @@ def test_no_module_imports_itself_back() -> None:
 
 @pytest.mark.parametrize(
     ("module", "layer"),
-    [("headwidgets.model", 2), ("headwidgets._figgrid", 4), ("headwidgets.zoo.train", 5)],
+    [
+        ("headwidgets.model", 2),
+        ("headwidgets.interventions.hooks", 2),
+        ("headwidgets._figgrid", 4),
+        ("headwidgets.zoo.train", 5),
+    ],
 )
 def test_modules_are_placed_in_their_layer(module: str, layer: int) -> None:
     assert layer_of(module) == layer

@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
-from headwidgets import attention_site as att
+from headwidgets import interventions as att
 from headwidgets import interventions as iv
-from headwidgets.attention_vectors import TargetEdit
+from headwidgets.interventions import TargetEdit
 from headwidgets.scores import _run
 from headwidgets.scores._run import Reduce
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from headwidgets.attention_site import PatternKind
+from headwidgets.interventions import PatternKind
 from headwidgets.scores import _run
 
 if TYPE_CHECKING:
@@ -293,9 +293,9 @@ def attention_sweep(
     >>> cube.dims, float(abs(cube.sel(scale=1.0)).max()) < 1e-4
     (('layer', 'head', 'scale'), True)
     """
-    from headwidgets.attention_site import edits
     from headwidgets.cubes import make_cube
     from headwidgets.interventions import Intervention
+    from headwidgets.interventions.attention_edits import edits
     from headwidgets.metrics import as_metric
 
     given, single = _run.as_prompt_list(prompt)

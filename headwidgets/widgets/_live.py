@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from headwidgets._compat import cache_kwargs, output_cache
-from headwidgets.attention_site import AttentionEdit
+from headwidgets.interventions import AttentionEdit
 
 if TYPE_CHECKING:
     import torch
