@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from headwidgets.interventions.attention_call import Pairs, Read, edit_heads, gather_pairs
 from headwidgets.interventions.attention_edits import LayerPatternEdit
-from headwidgets.interventions.hooks import Ids, Offset, _require_sites
+from headwidgets.interventions.hooks import Ids, Offset, require_sites
 from headwidgets.interventions.vectors import TargetEdit
 
 if TYPE_CHECKING:
@@ -287,7 +287,7 @@ def switched(
     try:
         with contextlib.ExitStack() as stack:
             ran = (
-                stack.enter_context(_require_sites(model, wanted, _missed_attention))
+                stack.enter_context(require_sites(model, wanted, _missed_attention))
                 if wanted
                 else set()
             )

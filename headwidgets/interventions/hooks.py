@@ -4,7 +4,7 @@ Both sites are reached from here: the head output z (:func:`site_hooks`, the out
 projection's input; :func:`apply_edits` applies compiled z edits there) and, for the
 inside-attention site (``attention.py``), what its ``with`` block needs around each forward:
 the call's position (:func:`_track_offset`), its token ids (:func:`track_ids`) and the
-count check (:func:`_require_sites`). Every site checks that it ran: after a forward under
+count check (:func:`require_sites`). Every site checks that it ran: after a forward under
 an edit, each edited layer's site must have run, or the forward raises. Every hook is
 registered inside a ``with`` block and removed on exit, exceptions included.
 
@@ -70,7 +70,7 @@ def left_padding(
         model_type: Any = type(model)
         index = _mask_index(model_type)
         mask = args[index] if index is not None and index < len(args) else None
-    if not isinstance(mask, torch.Tensor) or mask.dim() != 2 or mask.dtype.is_floating_point:
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 2:
         return None
     if not bool((mask[:, 0] == 0).any()):
         return None  # no row starts with padding (right-padded or none)
@@ -143,10 +143,9 @@ def site_hooks(
     """
     handles = []
     chosen = range(len(out_projs)) if layers is None else sorted(set(layers))
-    names = ", ".join(type(out_projs[layer]).__name__ for layer in list(chosen)[:3])
     with (
         _track_offset(model) if track_offset else contextlib.nullcontext(Offset()) as offset,
-        _require_sites(model, chosen, _missed_head_site(names)) as fired,
+        require_sites(model, chosen, _missed_head_site(out_projs)) as fired,
     ):
         try:
             for layer in chosen:
@@ -165,8 +164,9 @@ def site_hooks(
                 handle.remove()
 
 
-def _missed_head_site(names: str) -> Callable[[list[int]], Exception]:
+def _missed_head_site(out_projs: Sequence[nn.Module]) -> Callable[[list[int]], Exception]:
     def error(missed: list[int]) -> Exception:
+        names = ", ".join(type(out_projs[layer]).__name__ for layer in missed[:3])
         return RuntimeError(
             f"the head site of layer(s) {missed} did not run during this forward, so "
             f"their edits were not applied: the model no longer calls the bound output "
@@ -178,7 +178,7 @@ def _missed_head_site(names: str) -> Callable[[list[int]], Exception]:
 
 
 @contextlib.contextmanager
-def _require_sites(
+def require_sites(
     model: nn.Module, layers: Iterable[int], error: Callable[[list[int]], Exception]
 ) -> Iterator[set[int]]:
     """Raise ``error(missed layers)`` after a forward of ``model`` in which a site did not run.
