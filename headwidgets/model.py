@@ -8,7 +8,8 @@
 ...     out = hm.model(hm.tokenize("t1 t2 t3").input_ids)     # plain HF call, head 1.0 off
 
 The model runs as it is: no forward pass is re-implemented. Heads are reached at the input of
-the attention output projection (see ``architectures.py``); hooks live in ``interventions.py``.
+the attention output projection (see ``architectures.py``); hooks live in
+``interventions/hooks.py``.
 
 ``HeadModel`` is the engine (``headwidgets/engine/``: binding, the one forward, batching,
 caches; tensors in, tensors out) plus the conveniences that return labeled cubes,

@@ -4,7 +4,7 @@ Layers, from the bottom (docs/ARCHITECTURE.md):
 
 1. ``architectures``, ``_compat``, the ``zoo`` package's paths: data and release differences
 2. the engine: the ``engine`` package (binding, the one forward, batching, CUDA graphs, the
-   refresh path, caches), ``interventions``, ``attention_site``, ``attention_vectors``,
+   refresh path, caches), the ``interventions`` package (spec, compile, hooks, both sites),
    ``metrics`` — tensors in, tensors out; no xarray
 3. ``cubes``, ``datasets``: labeled cubes and prompt sets
 4. ``scores``, ``steering``, the ``figures`` package (builders, style, export), and ``model``:
@@ -34,9 +34,7 @@ LAYERS: dict[str, int] = {
     "headwidgets.zoo": 1,
     "headwidgets.jupyter_nodelay": 1,
     "headwidgets.metrics": 2,
-    "headwidgets.attention_vectors": 2,
-    "headwidgets.attention_site": 2,
-    "headwidgets.interventions": 2,
+    "headwidgets.interventions": 2,  # the package: spec, compile, hooks, both sites
     "headwidgets.engine": 2,  # binding, forward, batching, graphs, refresh, caches
     "headwidgets.cubes": 3,
     "headwidgets.datasets": 3,
@@ -208,6 +206,7 @@ def test_no_module_imports_itself_back() -> None:
     ("module", "layer"),
     [
         ("headwidgets.engine.core", 2),
+        ("headwidgets.interventions.hooks", 2),
         ("headwidgets.model", 4),
         ("headwidgets.figures.heatmap", 4),
         ("headwidgets.zoo.train", 5),

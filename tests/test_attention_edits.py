@@ -1,4 +1,5 @@
-"""Edits inside attention (attention_site.py) against hand computations from HF's eager run."""
+"""Edits inside attention (interventions/attention*.py, vectors.py) against hand computations
+from HF's eager run."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 import headwidgets as hw
 from headwidgets import Intervention
-from headwidgets.attention_site import SUPPORTED_MODEL_TYPES, AttentionSiteError
+from headwidgets.interventions import SUPPORTED_MODEL_TYPES, AttentionSiteError
 from tests._tiny import ARCHS, prompt, tiny
 
 SITE_ARCHS = [a for a in ARCHS if a in SUPPORTED_MODEL_TYPES]
@@ -357,7 +358,7 @@ def test_the_supported_list_is_every_tiny_architecture_that_switches() -> None:
         model = tiny(arch).model
         assert isinstance(model, PreTrainedModel)
         try:
-            from headwidgets.attention_site import check_dispatch
+            from headwidgets.interventions import check_dispatch
 
             check_dispatch(model)
             switches.append(arch)

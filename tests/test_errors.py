@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 import headwidgets as hw
 from headwidgets import HeadEdit, Intervention, Metric
 from headwidgets.architectures import UnsupportedArchitectureError
+from headwidgets.interventions import AttentionEdit, VectorEdit
 from tests._tiny import prompt, tiny, tiny_model, word_tokenizer
 from tests.test_engine import checksum, hook_count
 
@@ -27,6 +29,48 @@ def test_a_head_out_of_range_names_the_valid_heads() -> None:
     with pytest.raises(ValueError, match=r"head 7 is out of range; valid heads are 0\.\.3"):
         with HM.intervene(Intervention.zero([(0, 7)])):
             pass
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Intervention.zero([(0, 4)]), r"\(0, 4\): head 4 is out of range; valid heads are"),
+        (
+            lambda: Intervention.sink({(2, 0): 0.0}),
+            r"\(2, 0\): layer 2 is out of range; valid layers",
+        ),
+        (
+            lambda: Intervention.sink({(0, 4): 0.0}),
+            r"\(0, 4\): head 4 is out of range; valid query heads are 0\.\.3",
+        ),
+        (
+            lambda: Intervention.qkv_add("q", {(1, 4): 1.0}, [1.0] * 8),
+            r"\(1, 4\) in a q edit: head 4 is out of range; valid query heads are 0\.\.3",
+        ),
+        (
+            lambda: Intervention.qkv_project("v", [(3, 0)], [1.0] * 8),
+            r"\(3, 0\) in a v edit: layer 3 is out of range; valid layers are 0\.\.1",
+        ),
+    ],
+)
+def test_every_edit_names_an_unknown_head_and_the_valid_range_alike(make: Any, match: str) -> None:
+    with pytest.raises(ValueError, match="unknown head " + match), HM.intervene(make()):
+        pass
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda layer: HeadEdit(layer, 0),
+        lambda layer: AttentionEdit(layer, 0, "sink", 0.0),
+        lambda layer: VectorEdit(layer, 0, "q", "add", direction=(1.0,)),
+    ],
+)
+def test_every_edit_refuses_a_bad_layer_in_the_same_words(make: Any) -> None:
+    with pytest.raises(ValueError, match="layer must be >= 0, got -1"):
+        make(-1)
+    with pytest.raises(TypeError, match="layer must be an int, got 1.0"):
+        make(1.0)
 
 
 def test_an_unknown_mode_lists_the_valid_modes() -> None:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from headwidgets import attention_site as att
 from headwidgets import interventions as iv
 from headwidgets.engine.binding import Prompt
 from headwidgets.engine.sites import Sites
@@ -115,7 +114,7 @@ class Batching(Sites):
             def eager(
                 joins: dict[int, int] = joins,
                 edits: dict = edits,
-                patterns: att.Compiled = patterns,
+                patterns: iv.Compiled = patterns,
             ) -> torch.Tensor:
                 with (
                     torch.no_grad(),

@@ -150,7 +150,7 @@ class Refresher:
 
     # -- public ------------------------------------------------------------------------
     def _inside(self, spec: iv.Intervention) -> torch.Tensor:
-        """An edit inside attention (``attention_site.py``): eager, through ``intervene``."""
+        """An edit inside attention (``interventions.attention``): eager, through ``intervene``."""
         import torch
 
         with torch.no_grad(), self.hm.intervene(spec):

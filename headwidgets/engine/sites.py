@@ -2,8 +2,8 @@
 
 The second layer of the engine class (``Binding`` → ``Sites`` → ``Batching`` → ``Engine``).
 Heads are reached at the input of the attention output projection (``architectures.py``) and
-inside attention (``attention_site.py``); every hook is registered by ``interventions.py``
-and removed when the ``with`` block ends.
+inside attention (``interventions/attention.py``); every hook is registered by
+``interventions/hooks.py`` and removed when the ``with`` block ends.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from headwidgets import attention_site as att
 from headwidgets import interventions as iv
-from headwidgets.attention_vectors import compile_vectors
 from headwidgets.engine.binding import Binding, Prompt
+from headwidgets.interventions import compile_vectors
 
 if TYPE_CHECKING:
     import torch
@@ -54,23 +53,23 @@ class Sites(Binding):
 
     def _compile_attention(
         self, specs: Sequence[iv.Intervention], n_pos: int | None = None
-    ) -> att.Compiled:
+    ) -> iv.Compiled:
         """Pattern and q/k/v edits of N specs (row i = spec i; ``attention_site``,
-        ``attention_vectors``); empty when no spec edits inside attention.
+        ``interventions.vectors``); empty when no spec edits inside attention.
 
         With ``n_pos`` (a batched run), the compiled edits of the last few spec lists are
         kept, with their device copies, so a repeated sweep compiles and copies them once;
         patch edits (activations of other prompts) are compiled every time.
         """
         if not any(spec.attention for spec in specs):
-            return att.Compiled({}, {})
+            return iv.Compiled({}, {})
         self._follow_tokenizer()
         key = (tuple(specs), n_pos, self.device)
         cached = self._attention_cache.get(key) if n_pos is not None else None
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        compiled = att.Compiled(
-            att.compile_patterns(specs, self.n_layers, self.n_heads, self.token_id),
+        compiled = iv.Compiled(
+            iv.compile_patterns(specs, self.n_layers, self.n_heads, self.token_id),
             compile_vectors(
                 specs, self.n_layers, self.n_heads, self.n_kv_heads, self.head_dim, self.head_qkv
             ),
@@ -83,22 +82,22 @@ class Sites(Binding):
     @contextlib.contextmanager
     def attention_site(
         self,
-        compiled: att.Compiled | None = None,
-        readers: Mapping[int, Callable[[int, att.Read], None]] | None = None,
+        compiled: iv.Compiled | None = None,
+        readers: Mapping[int, Callable[[int, iv.Read], None]] | None = None,
     ) -> Iterator[None]:
         """Run the inside-attention site during forwards in the block: ``compiled`` edits (an
-        ``attention_site.Compiled``, row i of the batch = its row i) and ``readers`` (layer ->
+        ``interventions.Compiled``, row i of the batch = its row i) and ``readers`` (layer ->
         ``fn(layer, read)``, see :meth:`capture_attention`). Nothing is switched on when both
         are empty; the user's ``attn_implementation`` is restored on exit."""
         if not compiled and not readers:
             yield
             return
-        compiled = compiled or att.Compiled({}, {})
+        compiled = compiled or iv.Compiled({}, {})
         with contextlib.ExitStack() as stack:
-            offset = stack.enter_context(iv._track_offset(self.model))
-            ids = stack.enter_context(att.track_ids(self.model)) if compiled.uses_strings else None
+            offset = stack.enter_context(iv.position_offsets(self.model))
+            ids = stack.enter_context(iv.track_ids(self.model)) if compiled.uses_strings else None
             stack.enter_context(
-                att.switched(
+                iv.switched(
                     self.model,
                     self.attention_modules,
                     compiled.patterns,
@@ -112,12 +111,12 @@ class Sites(Binding):
 
     @contextlib.contextmanager
     def capture_attention(
-        self, fn: Callable[[int, att.Read], None], layers: Sequence[int] | None = None
+        self, fn: Callable[[int, iv.Read], None], layers: Sequence[int] | None = None
     ) -> Iterator[None]:
         """Call ``fn(layer, read)`` with each attention call of ``layers`` (default all)
         during forwards in the block: ``read.q`` (after rotary embeddings), ``read.k``,
         ``read.v`` and ``read.pattern(heads)`` (logits and pattern of chosen query heads
-        only). Runs headwidgets' attention function (``attention_site.py``); the user's
+        only). Runs headwidgets' attention function (``interventions/attention.py``); the user's
         kernel does the attention and ``attn_implementation`` is restored on exit."""
         chosen = range(self.n_layers) if layers is None else layers
         with self.attention_site(readers=dict.fromkeys(chosen, fn)):
@@ -133,7 +132,7 @@ class Sites(Binding):
             return cached
         seen: dict[str, dict[int, torch.Tensor]] = {"q": {}, "k": {}, "v": {}}
 
-        def read(layer: int, call: att.Read) -> None:
+        def read(layer: int, call: iv.Read) -> None:
             for name, value in (("q", call.q), ("k", call.k), ("v", call.v)):
                 seen[name][layer] = value[0].detach().float().cpu()
 
@@ -182,8 +181,8 @@ class Sites(Binding):
         config = self.model.config
         before = getattr(config, "_attn_implementation", None)
         setter = getattr(self.model, "set_attn_implementation", None)
-        if before == att.NAME:  # inside attention edits: keep them, with eager as the kernel
-            with att.eager_kernel(self.model, self.attention_modules):
+        if before == iv.NAME:  # inside attention edits: keep them, with eager as the kernel
+            with iv.eager_kernel(self.model, self.attention_modules):
                 yield
             return
         if before == "eager" or not callable(setter):

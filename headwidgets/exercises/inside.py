@@ -2,10 +2,10 @@
 
 Try the exercises before reading on: the solutions are at the bottom of this file.
 
-The edits are those of :mod:`headwidgets.attention_site`: they act on one head's pattern A
-(query × key, each row a distribution over the keys that query may see: k ≤ q in a causal
-model). The checks compare with what the engine itself computes, read back from the model
-under ``with hm.intervene(...)``, never with a stored number.
+The edits are those of :mod:`headwidgets.interventions.attention_edits`: they act on one
+head's pattern A (query × key, each row a distribution over the keys that query may see:
+k ≤ q in a causal model). The checks compare with what the engine itself computes, read
+back from the model under ``with hm.intervene(...)``, never with a stored number.
 
 A prompt of Exercise 2 is BOS + R + R (``hw.datasets.repeated_tokens``): positions 1..n hold
 the first copy, n+1..2n the second; the second-copy loss is the mean next-token loss of

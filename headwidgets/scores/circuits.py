@@ -42,9 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from headwidgets import attention_site as att
 from headwidgets import interventions as iv
-from headwidgets.attention_vectors import TargetEdit
+from headwidgets.interventions import TargetEdit
 from headwidgets.scores import _run
 from headwidgets.scores._run import Reduce
 from headwidgets.scores.paths import (
@@ -359,7 +358,7 @@ class _Pair:
         with torch.no_grad():
             for start in range(0, n_rows, size):
                 rows = torch.arange(start, min(start + size, n_rows))
-                compiled = att.Compiled({}, {layer: {x: edit.select(rows)}})
+                compiled = iv.Compiled({}, {layer: {x: edit.select(rows)}})
                 # the layers below the receiver are the clean run's for every row: run them
                 # once, and let the batch grow to one row per sender at the receiver's layer
                 joins = {layer: len(rows) - 1}

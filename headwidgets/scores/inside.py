@@ -2,8 +2,8 @@
 rotary-frequency split of attention logits (METHODS.md, "Inside attention").
 
 Everything is read in ONE forward pass through headwidgets' attention function
-(``attention_site.py``): the user's kernel does the attention (sdpa stays sdpa) and only the
-chosen heads' logits and patterns are computed, never every head's. Inside
+(``interventions/attention.py``): the user's kernel does the attention (sdpa stays sdpa) and
+only the chosen heads' logits and patterns are computed, never every head's. Inside
 ``with hm.intervene(spec):`` the reads see the edited q, k, v and the edited patterns.
 
 Example
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from headwidgets.attention_site import PatternKind
+from headwidgets.interventions import PatternKind
 from headwidgets.scores import _run
 
 if TYPE_CHECKING:
@@ -293,9 +293,9 @@ def attention_sweep(
     >>> cube.dims, float(abs(cube.sel(scale=1.0)).max()) < 1e-4
     (('layer', 'head', 'scale'), True)
     """
-    from headwidgets.attention_site import edits
     from headwidgets.cubes import make_cube
     from headwidgets.interventions import Intervention
+    from headwidgets.interventions.attention_edits import edits
     from headwidgets.metrics import as_metric
 
     given, single = _run.as_prompt_list(prompt)

@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from headwidgets import attention_site as att
 from headwidgets import interventions as iv
-from headwidgets.attention_vectors import VectorEdit
+from headwidgets.interventions import VectorEdit
 from headwidgets.scores import _run
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ def sender_inputs(
     for site in sites:
         by_layer.setdefault(site[0], []).append(site)
 
-    def read(layer: int, call: att.Read) -> None:
+    def read(layer: int, call: iv.Read) -> None:
         for site in by_layer[layer]:
             _, x, index = site
             found[site].append(getattr(call, x)[:, index].detach().float().clone())

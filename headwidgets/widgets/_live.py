@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from headwidgets.attention_site import AttentionEdit
+from headwidgets.interventions import AttentionEdit
 
 if TYPE_CHECKING:
     import torch

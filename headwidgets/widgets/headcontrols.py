@@ -18,8 +18,13 @@ import numpy as np
 import traitlets
 import xarray as xr
 
-from headwidgets.attention_site import AttentionEdit, AttentionSiteError, check_dispatch
-from headwidgets.interventions import HeadEdit, Intervention
+from headwidgets.interventions import (
+    AttentionEdit,
+    AttentionSiteError,
+    HeadEdit,
+    Intervention,
+    check_dispatch,
+)
 from headwidgets.widgets._common import check_head, check_heads, css, esm
 from headwidgets.widgets._live import CURRENT_REQUEST
 

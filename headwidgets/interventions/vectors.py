@@ -11,7 +11,7 @@ GQA models it acts on the whole group of query heads sharing it) before attentio
 q is read after rotary embeddings, k and v as the attention function receives them (for
 OPT, whose scaling is folded into q, q is the scaled query). Positions are absolute query
 positions for q and key positions for k and v. The edits run inside headwidgets' attention
-function (``attention_site.py``), so they follow a KV cache: cached keys are edited again at
+function (``attention.py``), so they follow a KV cache: cached keys are edited again at
 every step, as an uncached run edits them.
 
 Example
@@ -30,6 +30,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from headwidgets.interventions.heads import check_head
 
 if TYPE_CHECKING:
     import torch
@@ -78,10 +80,7 @@ class VectorEdit:
     values: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("layer", "head"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        check_head(self.layer, self.head)
         if self.target not in TARGETS:
             raise ValueError(f"unknown target {self.target!r}; valid targets: q, k, v")
         if self.op not in VECTOR_OPS:
@@ -196,7 +195,7 @@ class TargetEdit:
     ``code`` (N, H): 0 none, 1 add, 2 project, 3 patch; ``vector`` (N, H, D): α·d for add,
     d̂ for project; ``where`` (N, H, P) the absolute positions 0..P-1 edited, ``rest`` (N, H)
     whether positions ≥ P are; ``patch`` (N, H, S, D) source values at positions 0..S-1
-    (None when no row patches).
+    (None when no row patches); ``lengths`` (N, H) each patch's source length (None: S).
     """
 
     code: torch.Tensor
@@ -204,6 +203,7 @@ class TargetEdit:
     where: torch.Tensor
     rest: torch.Tensor
     patch: torch.Tensor | None
+    lengths: torch.Tensor | None = None
 
     def select(self, rows: Any) -> TargetEdit:
         def pick(t: torch.Tensor) -> torch.Tensor:
@@ -215,6 +215,7 @@ class TargetEdit:
             pick(self.where),
             pick(self.rest),
             None if self.patch is None else pick(self.patch),
+            None if self.lengths is None else pick(self.lengths),
         )
 
     def to(self, device: Any) -> TargetEdit:
@@ -224,10 +225,16 @@ class TargetEdit:
             self.where.to(device),
             self.rest.to(device),
             None if self.patch is None else self.patch.to(device),
+            None if self.lengths is None else self.lengths.to(device),
         )
 
     def apply(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Edit x (B, H, T, D) whose positions are the absolute ``positions`` (T,)."""
+        """Edit x (B, H, T, D) whose positions are ``positions``, (T,) or per row (B or 1, T),
+        counted from each row's first real token (a row's padding: below 0, never edited by
+        a position-restricted edit).
+
+        Raises ValueError when a patch would edit a position its source does not have.
+        """
         import torch
 
         n_rows = x.shape[0]
@@ -235,23 +242,67 @@ class TargetEdit:
         def rows(t: torch.Tensor) -> torch.Tensor:
             return t if t.shape[0] in (1, n_rows) else t[:n_rows]
 
+        positions = positions if positions.dim() == 2 else positions[None]  # (B or 1, T)
         code = rows(self.code)[:, :, None, None]  # (B, H, 1, 1)
         vector = rows(self.vector)[:, :, None, :].to(x.dtype)  # (B, H, 1, D)
-        where = rows(self.where)
-        inside = positions < where.shape[-1]
-        chosen = torch.where(
-            inside, where[..., positions.clamp_max(where.shape[-1] - 1)], rows(self.rest)[..., None]
-        )[..., None]  # (B, H, T, 1)
+        chosen = _at(rows(self.where), positions, rows(self.rest)[..., None])[..., None]
         added = x + vector
         projected = x - (x * vector).sum(dim=-1, keepdim=True) * vector
         new = torch.where(code == 1, added, torch.where(code == 2, projected, x))
         if self.patch is not None:
-            patch = rows(self.patch).to(x.dtype)
-            known = positions < patch.shape[2]
-            values = patch[:, :, positions.clamp_max(patch.shape[2] - 1)]
-            take = (code == 3) & known[:, None]
+            patch = rows(self.patch).to(x.dtype)  # (B, H, S, D)
+            take = chosen & (code == 3)  # (B, H, T, 1)
+            _check_lengths(take, positions, patch.shape[2], self.lengths)
+            index = positions.clamp(0, patch.shape[2] - 1)  # (B or 1, T)
+            if index.shape[0] == 1:
+                values = patch[:, :, index[0]]
+            else:  # per row: (B, T, H, D) -> (B, H, T, D)
+                patch = patch.expand(index.shape[0], -1, -1, -1)
+                values = patch[torch.arange(index.shape[0], device=x.device)[:, None], :, index]
+                values = values.transpose(1, 2)
             new = torch.where(take, values, new)
         return torch.where(chosen & (code > 0), new, x)
+
+
+def _check_lengths(
+    take: torch.Tensor, positions: torch.Tensor, width: int, lengths: torch.Tensor | None
+) -> None:
+    """Raise when a patch edits a position past its source's length (no value to copy)."""
+    import torch
+
+    n_rows = take.shape[0]
+    if lengths is None:
+        length = torch.full(take.shape[:2], width, device=take.device)
+    else:
+        length = lengths if lengths.shape[0] in (1, n_rows) else lengths[:n_rows]
+    beyond = take & (positions[:, None, :, None] >= length[:, :, None, None])
+    if not bool(beyond.any()):
+        return
+    row, head, _, _ = (int(i) for i in beyond.nonzero()[0])
+    source = int(length[row if length.shape[0] > 1 else 0, head])
+    mine = positions[row if positions.shape[0] > 1 else 0]
+    missing = mine[beyond[row, head, :, 0]]
+    raise ValueError(
+        f"a q/k/v patch of head {head} copies from a source of {source} tokens, but the "
+        f"prompt it edits has {int(mine.max()) + 1} tokens (so far): the source has no values "
+        f"for positions {int(missing.min())}..{int(missing.max())}; valid positions are "
+        f"0..{source - 1}: restrict positions= to them, or patch from a source at least as "
+        "long as the prompt"
+    )
+
+
+def _at(table: torch.Tensor, positions: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+    """``table`` (N, H, P) read at ``positions`` (B or 1, T) -> (B, H, T); positions outside
+    0..P-1 (past the listed ones, or a row's padding) take ``rest`` (N, H, 1)."""
+    import torch
+
+    size = table.shape[-1]
+    n_rows = max(table.shape[0], positions.shape[0])
+    index = positions.clamp(0, size - 1).expand(n_rows, -1)[:, None, :]
+    index = index.expand(n_rows, table.shape[1], -1)
+    picked = table.expand(n_rows, -1, -1).gather(2, index)
+    inside = ((positions >= 0) & (positions < size))[:, None, :]
+    return torch.where(inside, picked, rest)
 
 
 QKVSource = Callable[[str], "dict[str, torch.Tensor]"]
@@ -277,16 +328,8 @@ def compile_vectors(
     ]
     for _, e in chosen:
         width = n_heads if e.target == "q" else n_kv_heads
-        if e.layer >= n_layers:
-            raise ValueError(
-                f"unknown layer {e.layer} in a {e.target} edit; valid layers are 0..{n_layers - 1}"
-            )
-        if e.head >= width:
-            what = "query heads" if e.target == "q" else "key/value heads"
-            raise ValueError(
-                f"unknown {e.target} head ({e.layer}, {e.head}): valid {what} are 0..{width - 1}"
-                + (" (a k or v edit names a key/value head)" if e.target != "q" else "")
-            )
+        what = "query heads" if e.target == "q" else "key/value heads"
+        check_head(e.layer, e.head, n_layers, width, heads=what, what=f"in a {e.target} edit")
         for what, rows in (("direction", [e.direction]), ("values row", e.values)):
             if rows and rows[0] is not None and len(rows[0]) != head_dim:
                 raise ValueError(
@@ -322,12 +365,14 @@ def compile_vectors(
                 elif e.op == "patch":
                     assert e.source is not None
                     patches[(row, e.head)] = qkv_of(e.source)[target][layer, e.head].float()
-            patch = None
+            patch, lengths = None, None
             if patches:
                 length = max(p.shape[0] for p in patches.values())
                 patch = torch.zeros(n_rows, width, length, head_dim)
+                lengths = torch.full((n_rows, width), length, dtype=torch.long)
                 for (row, head), values in patches.items():
                     patch[row, head, : values.shape[0]] = values
+                    lengths[row, head] = values.shape[0]
                     code[row, head] = 3
-            out[layer][target] = TargetEdit(code, vector, where, rest, patch)
+            out[layer][target] = TargetEdit(code, vector, where, rest, patch, lengths)
     return out
