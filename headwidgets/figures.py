@@ -63,6 +63,7 @@ from headwidgets._figstyle import HOUSE_STYLE
 from headwidgets._figstyle import OKABE_ITO as OKABE_ITO
 from headwidgets._figtokens import attention_pattern, token_strip
 from headwidgets.cubes import cube_names, load_cube
+from headwidgets.vocab import parse_heads
 
 __all__ = [
     "COLUMN_INCHES",
@@ -131,18 +132,6 @@ _KEEP = {
 }
 
 
-def _parse_heads(text: str) -> list[tuple[int, int]]:
-    """``"1.2,0.3"`` or ``"L1H2 L0H3"`` -> [(1, 2), (0, 3)]."""
-    pairs = []
-    for item in text.replace(",", " ").split():
-        digits = item.upper().replace("L", "").replace("H", ".").lstrip(".")
-        layer, _, head = digits.partition(".")
-        if not layer.isdigit() or not head.isdigit():
-            raise ValueError(f"cannot read head {item!r}; write layer.head, e.g. 1.2")
-        pairs.append((int(layer), int(head)))
-    return pairs
-
-
 def figure_command(
     cube_path: str | Path,
     kind: str,
@@ -203,9 +192,9 @@ def figure_command(
         raise ValueError(f"unknown figure kind {kind!r}; expected one of {list(FIGURE_KINDS)}")
     opts = {k: v for k, v in opts.items() if v is not None}
     if isinstance(opts.get("highlight"), str):
-        opts["highlight"] = _parse_heads(opts["highlight"])
+        opts["highlight"] = parse_heads(opts["highlight"])
     if isinstance(opts.get("heads"), str):
-        opts["heads"] = _parse_heads(opts["heads"])
+        opts["heads"] = parse_heads(opts["heads"])
 
     def prepare(path: str | Path, name: str | None) -> xr.DataArray:
         cube = load_cube(path, name)

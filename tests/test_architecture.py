@@ -2,7 +2,8 @@
 
 Layers, from the bottom (docs/ARCHITECTURE.md):
 
-1. ``architectures``, ``_compat``, the ``zoo`` package's paths: data and release differences
+1. ``architectures``, ``_compat``, the ``zoo`` package's paths, ``vocab``: data, release
+   differences and the vocabulary (heads, prompts, edit modes, metrics)
 2. the engine: ``model``, ``interventions``, ``attention_site``, ``attention_vectors``,
    ``refresh``, ``metrics`` — tensors in, tensors out; no xarray
 3. ``cubes``, ``datasets``: labeled cubes and prompt sets
@@ -31,6 +32,7 @@ LAYERS: dict[str, int] = {
     "headwidgets._compat": 1,
     "headwidgets.zoo": 1,
     "headwidgets.jupyter_nodelay": 1,
+    "headwidgets.vocab": 1,  # Head, Prompt, edit modes, metric names: said once
     "headwidgets.metrics": 2,
     "headwidgets.attention_vectors": 2,
     "headwidgets.attention_site": 2,

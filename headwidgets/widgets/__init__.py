@@ -7,6 +7,8 @@
 - :class:`AttentionView` — query × key pattern of the selected heads.
 - :class:`ScaleResponseView` — the metric against the selected heads' α, live (bokeh).
 - :class:`Explorer` / :func:`explore` — all of them bound to one model and prompt.
+- :class:`LiveRun` — the cached baseline and intervened runs of one prompt that live views
+  share (``live=``): one forward per change for all of them.
 
 Example
 -------
@@ -21,6 +23,7 @@ from headwidgets.widgets.attentionview import AttentionView
 from headwidgets.widgets.explorer import Explorer, explore
 from headwidgets.widgets.headcontrols import HeadControls
 from headwidgets.widgets.headgrid import HeadGrid
+from headwidgets.widgets.live import LiveRun
 from headwidgets.widgets.outputview import OutputView
 from headwidgets.widgets.scaleresponse import ScaleResponseView
 
@@ -29,6 +32,7 @@ __all__ = [
     "Explorer",
     "HeadControls",
     "HeadGrid",
+    "LiveRun",
     "OutputView",
     "ScaleResponseView",
     "explore",
