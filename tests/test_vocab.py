@@ -149,7 +149,7 @@ def test_the_widgets_label_heads_with_the_vocabulary() -> None:
     spec = hw.Intervention.scale({(0, 1): 2.0}) | hw.Intervention.sink({(1, 2): 0.0})
     assert summarize(spec) == f"{head_label(0, 1)} ×2, {head_label(1, 2)} sink β=0"
     # the front end's headName writes the same label
-    assert '`L${layer} H${head}`' in (JS / "format.mjs").read_text(encoding="utf-8")
+    assert "`L${layer} H${head}`" in (JS / "format.mjs").read_text(encoding="utf-8")
 
 
 # -- edit modes --------------------------------------------------------------------------
