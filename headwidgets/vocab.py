@@ -47,6 +47,7 @@ __all__ = [
     "METRIC_KINDS",
     "METRIC_LABELS",
     "METRIC_UNITS",
+    "METRIC_WORDS",
     "MODES",
     "MODE_ALIASES",
     "NEEDS_TARGET",
@@ -422,6 +423,17 @@ METRIC_LABELS: dict[str, str] = {
     "kl": "KL vs baseline",
     "accuracy": "accuracy",
     "rank": "target rank",
+}
+#: each metric in words, for figure labels (``logit_diff(' Mary' - ' John')`` reads
+#: ``logit difference ' Mary' − ' John'``)
+METRIC_WORDS: dict[str, str] = {
+    "logit_diff": "logit difference",
+    "logprob": "log-probability of",
+    "prob": "probability of",
+    "loss": "loss",
+    "kl": "KL divergence",
+    "accuracy": "accuracy",
+    "rank": "rank of",
 }
 #: each metric's units (the cubes' ``units`` attr)
 METRIC_UNITS: dict[str, str] = {

@@ -20,6 +20,7 @@ from headwidgets.vocab import (
     METRIC_KINDS,
     METRIC_LABELS,
     METRIC_UNITS,
+    METRIC_WORDS,
     MODES,
     NO_INTERVENTION,
     Z_MODES,
@@ -221,7 +222,7 @@ def test_the_command_line_offers_the_vocabularys_modes_and_metrics() -> None:
 
 
 def test_every_metric_has_a_label_and_units() -> None:
-    assert set(METRIC_LABELS) == set(METRIC_KINDS) == set(METRIC_UNITS)
+    assert set(METRIC_LABELS) == set(METRIC_KINDS) == set(METRIC_UNITS) == set(METRIC_WORDS)
     assert hw.Metric("loss").units == METRIC_UNITS["loss"]
     assert hw.Metric(target=" a", distractor=" b").kind == DEFAULT_METRIC
 

@@ -18,6 +18,7 @@ import traitlets
 import xarray as xr
 
 from headwidgets.vocab import check_head, head_label
+from headwidgets.widgets._base import error_text
 from headwidgets.widgets.live import defer
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ class ScaleResponseView(ipywidgets.VBox):
             self._drawn = key
             self.error = ""
         except Exception as exc:  # shown in the widget
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = error_text(exc)
         self._move_markers()
 
     def _curves(self, heads: list[tuple[int, int]]) -> list[Line]:
