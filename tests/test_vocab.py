@@ -195,6 +195,17 @@ def test_the_controls_offer_the_vocabularys_modes_in_its_order() -> None:
     assert controls._parameters[1:] == mode_rows()[1:]
 
 
+def test_the_controls_read_a_patch_as_resample() -> None:
+    from headwidgets.widgets.headcontrols import HeadControls
+    from tests._tiny import prompt, tiny
+
+    controls = HeadControls(tiny("gpt2"))
+    source = prompt(8, 1)
+    controls.intervention = hw.Intervention.patch([(0, 1)], source=source)
+    assert controls.edits == [{"layer": 0, "head": 1, "mode": "resample", "alpha": 1.0}]
+    assert controls.intervention == hw.Intervention.resample([(0, 1)], source=source)
+
+
 def test_the_front_end_names_no_mode() -> None:
     # the menu, the sliders, the start and neutral values all come from the _parameters trait
     source = (JS / "headcontrols.js").read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ from headwidgets.interventions import HeadEdit, Intervention
 from headwidgets.vocab import (
     ATTENTION_MODES,
     DEFAULT_MODE,
+    MODE_ALIASES,
     MODES,
     check_head,
     check_heads,
@@ -192,26 +193,21 @@ class HeadControls(LiveWidget):
         attention = []
         for e in self.edits:
             layer, head, mode, value = e["layer"], e["head"], e["mode"], e["alpha"]
-            neutral = MODES[mode].neutral
+            if value == MODES[mode].neutral:
+                continue  # at its neutral value the control edits nothing
             if mode in ATTENTION_MODES:
-                if neutral is None or value != neutral:
-                    attention.append(_attention_edit(layer, head, mode, value))
+                attention.append(_attention_edit(layer, head, mode, value))
             elif mode == "scale":
-                if value != 1.0:
-                    edits.append(HeadEdit(layer, head, "scale", value))
+                edits.append(HeadEdit(layer, head, "scale", value))
             elif mode == "zero":
                 edits.append(HeadEdit(layer, head, "zero"))
             elif mode == "mean":
                 edits.append(HeadEdit(layer, head, "mean", reference=tuple(self.reference)))
             elif mode == "add":
-                if value != 0.0:
-                    vector = self.steering[(layer, head)]
-                    edits.append(HeadEdit(layer, head, "add", value, vector=vector))
+                vector = self.steering[(layer, head)]
+                edits.append(HeadEdit(layer, head, "add", value, vector=vector))
             elif mode == "inject":
-                if value != 0.0:
-                    edits.append(
-                        HeadEdit(layer, head, "inject", value, reference=self.task_prompts)
-                    )
+                edits.append(HeadEdit(layer, head, "inject", value, reference=self.task_prompts))
             else:
                 edits.append(HeadEdit(layer, head, "resample", source=self.source))
         return Intervention(tuple(edits), attention=tuple(attention))
@@ -235,23 +231,24 @@ class HeadControls(LiveWidget):
                 {"layer": pattern.layer, "head": pattern.head, "mode": kind, "alpha": pattern.value}
             )
         for edit in spec.edits:
-            if edit.mode not in CONTROL_MODES:
+            mode = MODE_ALIASES.get(edit.mode, edit.mode)  # patch: resample from a clean prompt
+            if mode not in CONTROL_MODES:
                 raise ValueError(
-                    f"mode {edit.mode!r} has no control; the controls offer {CONTROL_MODES}"
+                    f"mode {mode!r} has no control; the controls offer {CONTROL_MODES}"
                 )
             if edit.positions is not None:
                 raise ValueError("position-restricted edits have no control; use hm.intervene")
-            if edit.mode == "mean" and list(edit.reference or ()) != self.reference:
+            if mode == "mean" and list(edit.reference or ()) != self.reference:
                 self.reference = list(edit.reference or ())
-            if edit.mode == "resample" and edit.source != self.source:
+            if mode == "resample" and edit.source != self.source:
                 self.source = edit.source
-            if edit.mode == "add":
+            if mode == "add":
                 self.steering[(edit.layer, edit.head)] = tuple(edit.vector or ())
-            if edit.mode == "inject":
+            if mode == "inject":
                 self.task_prompts = tuple(edit.reference or ())
                 self._update_modes()
             edits.append(
-                {"layer": edit.layer, "head": edit.head, "mode": edit.mode, "alpha": edit.alpha}
+                {"layer": edit.layer, "head": edit.head, "mode": mode, "alpha": edit.alpha}
             )
         self.edits = edits
 
