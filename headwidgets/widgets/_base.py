@@ -33,7 +33,8 @@ def error_text(exc: BaseException) -> str:
 
 
 class LiveWidget(anywidget.AnyWidget):
-    """An anywidget view with an ``error`` trait and a served request loop (see module)."""
+    """An anywidget view whose errors are shown in its ``error`` trait (each widget declares
+    it with its own help) and whose messages from the front end are served (see module)."""
 
     #: the browser request being served (``{"id", "t0", "origin"}``) while a handler runs,
     #: else None
