@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "Intervention": "headwidgets.interventions",
     "HeadEdit": "headwidgets.interventions",
     "Metric": "headwidgets.metrics",
+    "Head": "headwidgets.vocab",
     # shipped models
     "models": "headwidgets.zoo",
     # cubes

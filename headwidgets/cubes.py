@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from headwidgets.vocab import NO_INTERVENTION
+
 __all__ = [
     "DIM_ORDER",
     "REQUIRED_ATTRS",
@@ -83,7 +85,6 @@ _TEXT_COORDS: dict[str, tuple[tuple[str, ...], ...]] = {
 # attr names written by save_cube to undo its encodings on load
 _JSON_ATTRS = "_headwidgets_json_attrs"
 _JSON_VALUES = "_headwidgets_json_values"
-_NO_INTERVENTION = '{"edits":[]}'  # Intervention().to_json()
 
 
 def _version() -> str:
@@ -154,7 +155,7 @@ def make_cube(
         if dim not in coords and dim in _INT_DIMS:
             coords[dim] = np.arange(size)
     full = {k: "" for k in REQUIRED_ATTRS}
-    full.update({"method": name, "long_name": name, "intervention": _NO_INTERVENTION})
+    full.update({"method": name, "long_name": name, "intervention": NO_INTERVENTION})
     full["headwidgets_version"] = _version()
     for key, value in (attrs or {}).items():
         if hasattr(value, "to_json"):

@@ -12,23 +12,13 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
+
+from headwidgets.vocab import DEFAULT_METRIC, METRIC_KINDS, METRIC_UNITS, NEEDS_TARGET, MetricKind
 
 if TYPE_CHECKING:
     import torch
 
-MetricKind = Literal["logit_diff", "prob", "logprob", "loss", "kl", "accuracy", "rank"]
-METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
-_NEEDS_TARGET = {"logit_diff", "prob", "logprob", "accuracy", "rank"}
-_UNITS = {
-    "logit_diff": "logit",
-    "prob": "probability",
-    "logprob": "nats",
-    "loss": "nats",
-    "kl": "nats",
-    "accuracy": "fraction",
-    "rank": "rank",
-}
 Token = str | int
 
 
@@ -52,7 +42,7 @@ class Metric:
         logits are used, default all but the last).
     """
 
-    kind: MetricKind = "logit_diff"
+    kind: MetricKind = DEFAULT_METRIC
     target: Token | None = None
     distractor: Token | None = None
     position: int = -1
@@ -64,7 +54,7 @@ class Metric:
             raise ValueError(
                 f"unknown metric {self.kind!r}; valid metrics: {', '.join(METRIC_KINDS)}"
             )
-        if self.kind in _NEEDS_TARGET and self.target is None:
+        if self.kind in NEEDS_TARGET and self.target is None:
             raise ValueError(f"metric {self.kind!r} needs a target token (target=' word')")
         if self.kind == "logit_diff" and self.distractor is None:
             raise ValueError("metric 'logit_diff' needs a distractor token (distractor=' word')")
@@ -75,7 +65,7 @@ class Metric:
 
     @property
     def units(self) -> str:
-        return _UNITS[self.kind]
+        return METRIC_UNITS[self.kind]
 
     @property
     def needs_baseline(self) -> bool:
@@ -85,7 +75,7 @@ class Metric:
         """Human-readable label, e.g. ``logit_diff(' Mary' - ' John')``."""
         if self.kind == "logit_diff":
             return f"logit_diff({self.target!r} - {self.distractor!r})"
-        if self.kind in _NEEDS_TARGET:
+        if self.kind in NEEDS_TARGET:
             return f"{self.kind}({self.target!r})"
         return self.kind
 

@@ -2,7 +2,8 @@
 
 Layers, from the bottom (docs/ARCHITECTURE.md):
 
-1. ``architectures``, ``_compat``, the ``zoo`` package's paths: data and release differences
+1. ``architectures``, ``_compat``, the ``zoo`` package's paths, ``vocab``: data, release
+   differences and the vocabulary (heads, prompts, edit modes, metrics)
 2. the engine: the ``engine`` package (binding, the one forward, batching, CUDA graphs, the
    refresh path, caches), the ``interventions`` package (spec, compile, hooks, both sites),
    ``metrics`` — tensors in, tensors out; no xarray
@@ -33,6 +34,7 @@ LAYERS: dict[str, int] = {
     "headwidgets._compat": 1,
     "headwidgets.zoo": 1,
     "headwidgets.jupyter_nodelay": 1,
+    "headwidgets.vocab": 1,  # Head, Prompt, edit modes, metric names: said once
     "headwidgets.metrics": 2,
     "headwidgets.interventions": 2,  # the package: spec, compile, hooks, both sites
     "headwidgets.engine": 2,  # binding, forward, batching, graphs, refresh, caches

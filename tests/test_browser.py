@@ -379,7 +379,7 @@ def test_clicking_a_path_patches_it_and_the_outputs_show_the_engines_run(
     spec = hw.scores.path_intervention(
         hm, case.prompt, corrupt, (int(layer), int(head)), r_head(receiver), x
     )
-    from headwidgets.widgets._live import summarize
+    from headwidgets.widgets.live import summarize
 
     wait_path_shown(page, f"intervention: {summarize(spec)}")
     shown = json.loads(matrix.get_attribute("data-path"))

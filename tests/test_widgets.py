@@ -535,7 +535,7 @@ def test_moving_a_control_refreshes_outputs_and_patterns(
 def test_one_control_change_costs_one_forward_pass(
     explorer: Explorer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from headwidgets.widgets._live import LiveRun
+    from headwidgets.widgets import LiveRun
 
     explorer.grid.selected = [[1, 2]]
     calls: list[bool] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Sequence
 
 from headwidgets.cli import demo as demo_cmd
@@ -12,6 +13,7 @@ from headwidgets.cli import scores as scores_cmd
 from headwidgets.cli import sweep as sweep_cmd
 from headwidgets.cli._common import PROG
 from headwidgets.cli.scores import CAUSAL_SCORES, WEIGHT_SCORES, pattern_names
+from headwidgets.vocab import ABLATION_MODES, DEFAULT_METRIC, METRIC_KINDS, NEEDS_TARGET
 
 _DESCRIPTION = """\
 headwidgets: score, ablate and draw the attention heads of a transformers model
@@ -65,13 +67,12 @@ examples:
   headwidgets scores induction-2l @repeated:2 attention -o patterns.nc"""
 
 
-_SWEEP_EPILOG = """\
+_SWEEP_EPILOG_TEMPLATE = """\
 The cube holds metric(prompt with one head edited) - metric(clean prompt) for
 every (layer, head), from one batched forward pass.
 
-metrics: logit_diff (needs --target and --distractor), prob, logprob, accuracy,
-rank (need --target), loss, kl.
-modes: zero, scale (--alpha), mean (--reference FILE), resample (--source TEXT).
+{metrics}
+{modes}
 Targets are single tokens; most tokenizers write them with a leading space.
 
 examples:
@@ -79,6 +80,30 @@ examples:
       --metric logit_diff --target " Mary" --distractor " John" -o ioi_effect.nc
   headwidgets sweep induction-2l "ba ke zo ri ba ke zo ri" --metric loss \\
       --mode scale --alpha 0.5 -o damp.nc"""
+#: the option each sweep mode needs
+_MODE_OPTIONS = {"scale": "--alpha", "mean": "--reference FILE", "resample": "--source TEXT"}
+
+
+def _sweep_epilog() -> str:
+    """The sweep's help: its metrics and modes as the vocabulary lists them."""
+    metrics = [
+        f"{kind} (needs --target and --distractor)"
+        if kind == DEFAULT_METRIC
+        else f"{kind} (needs --target)"
+        if kind in NEEDS_TARGET
+        else kind
+        for kind in METRIC_KINDS
+    ]
+    modes = [
+        f"{mode} ({_MODE_OPTIONS[mode]})" if mode in _MODE_OPTIONS else mode
+        for mode in ABLATION_MODES
+    ]
+    return _SWEEP_EPILOG_TEMPLATE.format(
+        metrics=textwrap.fill(
+            "metrics: " + ", ".join(metrics) + ".", width=80, break_on_hyphens=False
+        ),
+        modes=textwrap.fill("modes: " + ", ".join(modes) + ".", width=80, break_on_hyphens=False),
+    )
 
 
 _FIGURE_EPILOG = """\
@@ -152,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--per-query", action="store_true", help="keep query positions (attention statistics)"
     )
     scores.add_argument(
-        "--metric", default=None, help="metric of the causal scores (default logit_diff)"
+        "--metric",
+        default=None,
+        help=f"metric of the causal scores (default {DEFAULT_METRIC}; logprob without distractors)",
     )
     scores.add_argument(
         "--tokens",
@@ -173,15 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="single-head ablation sweep of one prompt -> .nc",
         description="Edit every head in turn (one batched pass) and save the metric change.",
-        epilog=_SWEEP_EPILOG,
+        epilog=_sweep_epilog(),
         formatter_class=fmt,
     )
     _model_args(sweep)
     sweep.add_argument("prompt", metavar="PROMPT", help="the prompt text")
     sweep.add_argument(
         "--metric",
-        default="logit_diff",
-        help="logit_diff (default), prob, logprob, loss, kl, accuracy, rank",
+        default=DEFAULT_METRIC,
+        help=", ".join(f"{k} (default)" if k == DEFAULT_METRIC else k for k in METRIC_KINDS),
     )
     sweep.add_argument("--target", default=None, help="target token, e.g. ' Mary'")
     sweep.add_argument("--distractor", default=None, help="distractor token, e.g. ' John'")
@@ -190,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--mode",
-        choices=("zero", "scale", "mean", "resample"),
+        choices=ABLATION_MODES,
         default="zero",
         help="how each head is edited (default zero)",
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from headwidgets.cli._common import CLIError
+from headwidgets.vocab import DEFAULT_METRIC
 
 BUILTIN_SETS = ("repeated", "ioi", "successor", "needle")
 
@@ -34,7 +35,7 @@ class PromptFile:
                 f"tab-separated target/distractor columns to {self.source}"
             )
         if kind is None:
-            kind = "logit_diff" if self.distractors is not None else "logprob"
+            kind = DEFAULT_METRIC if self.distractors is not None else "logprob"
         distractors: Sequence[str | None] = self.distractors or [None] * len(self.targets)
         return [
             Metric(kind, target=t, distractor=d)  # type: ignore[arg-type]

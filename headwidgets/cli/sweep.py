@@ -7,10 +7,11 @@ import time
 
 from headwidgets.cli._common import CLIError, load_model, log, out_paths, save
 from headwidgets.cli.prompts import read_lines
+from headwidgets.vocab import METRIC_KINDS
 
 
 def run(args: argparse.Namespace) -> int:
-    from headwidgets.metrics import METRIC_KINDS, Metric
+    from headwidgets.metrics import Metric
 
     paths = out_paths(args.out, ["ablation_effect"])
     if args.metric not in METRIC_KINDS:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from headwidgets.datasets import tasks
+from headwidgets.vocab import DEFAULT_METRIC
 
 __all__ = ["PromptSet", "Prompts", "ioi", "needle_haystack", "repeated_tokens", "successor"]
 
@@ -78,7 +79,7 @@ class PromptSet:
     def __getitem__(self, index: int) -> str:
         return self.prompts[index]
 
-    def metrics(self, kind: str = "logit_diff", position: int = -1) -> list[Any]:
+    def metrics(self, kind: str = DEFAULT_METRIC, position: int = -1) -> list[Any]:
         """One :class:`~headwidgets.metrics.Metric` per prompt (its own target/distractor).
 
         Example

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from headwidgets.exercises._check import call, ok, show, unanswered, wrong
+from headwidgets.vocab import parse_head
 
 __all__ = [
     "check_ablation",
@@ -93,7 +94,7 @@ def _heads_above(values: np.ndarray, threshold: float) -> set[Head]:
 
 def _as_heads(answer: Any) -> set[Head]:
     try:
-        return {(int(layer), int(head)) for layer, head in answer}
+        return {parse_head(head) for head in answer}
     except (TypeError, ValueError):
         wrong("give a list of (layer, head) pairs, e.g. [(0, 1), (1, 3)]")
 

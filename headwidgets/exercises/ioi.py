@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from headwidgets.exercises._check import call, ok, show, unanswered, wrong
+from headwidgets.vocab import parse_head
 
 __all__ = [
     "PLACES",
@@ -39,15 +40,6 @@ def _close(got: Any, want: float, tolerance: float = 1e-4) -> bool:
         return bool(np.isclose(float(got), want, rtol=tolerance, atol=tolerance))
     except (TypeError, ValueError):
         return False
-
-
-def _head(key: Any) -> Head:
-    """(layer, head) from a tuple or a ``"L.H"`` string."""
-    if isinstance(key, str):
-        layer, head = key.split(".")
-        return int(layer), int(head)
-    layer, head = key
-    return int(layer), int(head)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +148,7 @@ def check_prediction(prediction: Any, hm: Any, ds: Any) -> None:
     if not isinstance(prediction, dict) or not prediction:
         wrong("give a dict {(layer, head): place}, e.g. {(0, 3): 'io', (2, 3): 'end'}")
     try:
-        guess = {_head(key): value for key, value in prediction.items()}
+        guess = {parse_head(key): value for key, value in prediction.items()}
     except (TypeError, ValueError):
         wrong("the keys must be (layer, head) pairs")
     guess = {

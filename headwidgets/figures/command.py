@@ -17,6 +17,7 @@ from headwidgets.figures.export import _renamed_scale, export
 from headwidgets.figures.heatmap import cube_difference, difference_cube, head_heatmap
 from headwidgets.figures.lines import layer_profile, scale_response
 from headwidgets.figures.tokens import attention_pattern, token_strip
+from headwidgets.vocab import parse_heads
 
 #: ``headwidgets figure --kind`` choices and the builders they call
 FIGURE_KINDS: dict[str, Callable[..., Any]] = {
@@ -35,18 +36,6 @@ _KEEP = {
     "scale": ("layer", "head", "scale", "model"),
     "tokens": ("layer", "head", "query", "key"),
 }
-
-
-def _parse_heads(text: str) -> list[tuple[int, int]]:
-    """``"1.2,0.3"`` or ``"L1H2 L0H3"`` -> [(1, 2), (0, 3)]."""
-    pairs = []
-    for item in text.replace(",", " ").split():
-        digits = item.upper().replace("L", "").replace("H", ".").lstrip(".")
-        layer, _, head = digits.partition(".")
-        if not layer.isdigit() or not head.isdigit():
-            raise ValueError(f"cannot read head {item!r}; write layer.head, e.g. 1.2")
-        pairs.append((int(layer), int(head)))
-    return pairs
 
 
 def figure_command(
@@ -113,9 +102,9 @@ def figure_command(
         raise ValueError(f"unknown figure kind {kind!r}; expected one of {list(FIGURE_KINDS)}")
     opts = {k: v for k, v in opts.items() if v is not None}
     if isinstance(opts.get("highlight"), str):
-        opts["highlight"] = _parse_heads(opts["highlight"])
+        opts["highlight"] = parse_heads(opts["highlight"])
     if isinstance(opts.get("heads"), str):
-        opts["heads"] = _parse_heads(opts["heads"])
+        opts["heads"] = parse_heads(opts["heads"])
 
     def prepare(path: str | Path, name: str | None) -> xr.DataArray:
         cube = load_cube(path, name)

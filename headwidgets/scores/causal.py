@@ -20,12 +20,13 @@ Example
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from headwidgets.scores import _run
 from headwidgets.scores._run import Reduce
+from headwidgets.vocab import ABLATION_MODES, AblationMode
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -41,8 +42,6 @@ __all__ = [
     "scale_response",
 ]
 
-AblationMode = Literal["zero", "mean", "resample", "scale"]
-ABLATION_MODES: tuple[str, ...] = ("zero", "mean", "resample", "scale")
 Head = tuple[int, int]
 
 
@@ -57,7 +56,7 @@ def _edit(
 ) -> Intervention:
     from headwidgets.interventions import HeadEdit, Intervention
 
-    if mode not in ABLATION_MODES and mode != "patch":
+    if mode not in ABLATION_MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(ABLATION_MODES)}")
     kwargs: dict[str, Any] = {"positions": positions}
     if mode == "scale":
@@ -66,7 +65,7 @@ def _edit(
         if not reference:
             raise ValueError("mode 'mean' needs reference=[prompt, ...] (the prompts to average)")
         kwargs["reference"] = (reference,) if isinstance(reference, str) else tuple(reference)
-    elif mode in ("resample", "patch"):
+    elif mode == "resample":
         if not isinstance(source, str):
             raise ValueError(f"mode {mode!r} needs source=<prompt> (the run z comes from)")
         kwargs["source"] = source
@@ -215,7 +214,7 @@ def activation_patching(
             )
         n_pos = len(tok_bad)
         positions: list[Any] = [(q,) for q in range(n_pos)] if per_query else [None]
-        specs = [_edit(h, "patch", 1.0, None, good, pos) for h in chosen for pos in positions]
+        specs = [_edit(h, "resample", 1.0, None, good, pos) for h in chosen for pos in positions]
         m_clean = _clean_metric(hm, good, m)
         values, m_corrupt = hm.sweep_values(bad, m, specs)
         gap = _gap(float(m_clean), float(m_corrupt)) if normalize else 1.0
@@ -227,7 +226,7 @@ def activation_patching(
             f"{'fraction of ' if normalize else 'change in '}{m.describe()} from patching the head",
             "fraction" if normalize else m.units,
             metric=m.describe(),
-            intervention=_run.params_json(per_head={"mode": "patch", "source": good}),
+            intervention=_run.params_json(per_head={"mode": "resample", "source": good}),
             prompts=clean,
             extra={
                 "metric_clean": float(m_clean),

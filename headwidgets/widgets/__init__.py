@@ -8,6 +8,8 @@
 - :class:`ScaleResponseView` — the metric against the selected heads' α, live (bokeh).
 - :class:`PathMatrix` — path patching as a sender × receiver matrix; a click patches a path.
 - :class:`Explorer` / :func:`explore` — all of them bound to one model and prompt.
+- :class:`LiveRun` — the cached baseline and intervened runs of one prompt that live views
+  share (``live=``): one forward per change for all of them.
 
 Example
 -------
@@ -22,6 +24,7 @@ from headwidgets.widgets.attentionview import AttentionView
 from headwidgets.widgets.explorer import Explorer, explore
 from headwidgets.widgets.headcontrols import HeadControls
 from headwidgets.widgets.headgrid import HeadGrid
+from headwidgets.widgets.live import LiveRun
 from headwidgets.widgets.outputview import OutputView
 from headwidgets.widgets.pathmatrix import PathMatrix
 from headwidgets.widgets.scaleresponse import ScaleResponseView
@@ -31,6 +34,7 @@ __all__ = [
     "Explorer",
     "HeadControls",
     "HeadGrid",
+    "LiveRun",
     "OutputView",
     "PathMatrix",
     "ScaleResponseView",

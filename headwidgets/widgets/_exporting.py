@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
-from headwidgets.widgets._live import summarize
+from headwidgets.vocab import NO_INTERVENTION
+from headwidgets.widgets.live import summarize
 
 if TYPE_CHECKING:
     from headwidgets.interventions import Intervention
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 #: keyword arguments of ``hw.export``; every other one goes to ``head_heatmap`` (``scale`` is
 #: ``pixel_ratio``'s old name: export accepts it with a FutureWarning)
 EXPORT_OPTIONS = ("pixel_ratio", "timeout", "scale")
-_NO_EDITS = '{"edits":[]}'
 
 
 def default_export_path(cube: xr.DataArray | None) -> str:
@@ -66,11 +66,11 @@ def view_cube(cube: xr.DataArray, intervention: Intervention | None = None) -> x
     cube = as_cube(cube)
     attrs: dict[str, Any] = dict(cube.attrs)
     if not named:
-        attrs["intervention"] = _NO_EDITS
+        attrs["intervention"] = NO_INTERVENTION
     if intervention is not None:
         own = attrs.get("intervention")
         spec = intervention.to_json()
-        if own and own not in (spec, _NO_EDITS, "null"):
+        if own and own not in (spec, NO_INTERVENTION, "null"):
             attrs["cube_intervention"] = own
         attrs["intervention"] = spec
     return check_cube(cube.copy().assign_attrs(attrs))

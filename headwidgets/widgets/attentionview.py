@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 
 from headwidgets.interventions import Intervention
-from headwidgets.widgets._common import check_heads, css, esm, float32_buffer
-from headwidgets.widgets._live import LiveRun
+from headwidgets.vocab import check_heads
+from headwidgets.widgets._base import LiveWidget
+from headwidgets.widgets._common import css, esm, float32_buffer
+from headwidgets.widgets.live import LiveRun
 
 if TYPE_CHECKING:
     from headwidgets.model import HeadModel
 
 
-class AttentionView(anywidget.AnyWidget):
+class AttentionView(LiveWidget):
     """Attention patterns (query × key) of the selected heads, with token labels on both axes.
 
     Hover a query token to see what it attends to. With an :attr:`intervention` set, the
@@ -39,7 +40,8 @@ class AttentionView(anywidget.AnyWidget):
     intervention
         The edits of the intervened run (default none).
     live
-        Cached runs to share with another view of the same prompt (what Explorer does).
+        A :class:`~headwidgets.widgets.LiveRun` of the same prompt to share with other views
+        (one forward per change for all of them; what Explorer does).
 
     Example
     -------
@@ -99,7 +101,7 @@ class AttentionView(anywidget.AnyWidget):
 
     @traitlets.validate("heads")
     def _check_heads(self, proposal: Any) -> list[list[int]]:
-        return check_heads(proposal["value"], range(self.hm.n_layers), range(self.hm.n_heads))
+        return [list(h) for h in check_heads(proposal["value"], self.hm.n_layers, self.hm.n_heads)]
 
     @traitlets.validate("intervention")
     def _check_intervention(self, proposal: Any) -> Intervention:
@@ -143,13 +145,10 @@ class AttentionView(anywidget.AnyWidget):
 
     def refresh(self) -> None:
         """Recompute and send the patterns; errors are shown in the widget and raised."""
-        try:
+        with self._showing_errors():
             data, shape = float32_buffer(self.patterns())
             base = float32_buffer(self.patterns(baseline=True))[0] if self.run == "both" else b""
             tokens = self.live.tokens
-        except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-            raise
         with self.hold_sync():
             self.error = ""
             self._tokens = tokens

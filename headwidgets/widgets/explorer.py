@@ -10,17 +10,18 @@ import ipywidgets
 import numpy as np
 import xarray as xr
 
-from headwidgets.widgets._live import LiveRun
+from headwidgets.metrics import Metric
+from headwidgets.vocab import default_metric, default_metrics
 from headwidgets.widgets.attentionview import AttentionView
 from headwidgets.widgets.headcontrols import HeadControls
 from headwidgets.widgets.headgrid import HeadGrid
-from headwidgets.widgets.outputview import OutputView, default_metrics
+from headwidgets.widgets.live import LiveRun
+from headwidgets.widgets.outputview import OutputView
 from headwidgets.widgets.pathmatrix import PathMatrix
 from headwidgets.widgets.scaleresponse import ScaleResponseView
 
 if TYPE_CHECKING:
     from headwidgets.interventions import Intervention
-    from headwidgets.metrics import Metric
     from headwidgets.model import HeadModel
 
 
@@ -167,14 +168,14 @@ class Explorer(ipywidgets.HBox):
 
     @staticmethod
     def default_metric(target: str | None, distractor: str | None) -> Metric:
-        """The metric of the default cube: logit diff, target prob, or loss."""
-        from headwidgets.metrics import Metric
-
-        if target is not None and distractor is not None:
-            return Metric("logit_diff", target=target, distractor=distractor)
-        if target is not None:
-            return Metric("prob", target=target)
-        return Metric("loss")
+        """The metric of the default cube: logit diff, target prob, or loss
+        (:func:`headwidgets.vocab.default_metric`)."""
+        kind = default_metric(target, distractor)
+        return Metric(
+            kind,
+            target=target if kind != "loss" else None,
+            distractor=distractor if kind == "logit_diff" else None,
+        )
 
     @property
     def intervention(self) -> Intervention:
@@ -290,11 +291,20 @@ class Explorer(ipywidgets.HBox):
 
     def _show(self, spec: Intervention) -> None:
         errors: list[Exception] = []
-        for view in (self.output, self.attention):
-            try:
-                view.intervention = spec
-            except Exception as exc:  # each view shows its own error; report the first
-                errors.append(exc)
+        # the browser request the controls serve (None for a change made in Python) goes with
+        # the change to the views' runs: their refresh answers with its id
+        runs = [self.output.live, self.attention.live]
+        for run in runs:
+            run.request = self.controls.request
+        try:
+            for view in (self.output, self.attention):
+                try:
+                    view.intervention = spec
+                except Exception as exc:  # each view shows its own error; report the first
+                    errors.append(exc)
+        finally:
+            for run in runs:
+                run.request = None
         if errors:
             raise errors[0]
 

@@ -1,19 +1,18 @@
 """HeadControls: a mode menu and the slider of its parameter per head; reset, top-k, random-k.
 
-Modes act at the head output z (``scale`` α, ``zero``, ``mean``, ``resample``) or inside the
-head's attention (``sink`` β, ``temperature`` τ, ``mix`` t toward the identity pattern,
-``window`` w with one sink key: a streaming head). Each mode's parameter, its range and its
-neutral value come from :data:`MODE_PARAMETERS`, which the front end reads from a trait.
+Modes act at the head output z (``scale`` α, ``zero``, ``mean``, ``resample``, ``add``,
+``inject``) or inside the head's attention (``sink`` β, ``temperature`` τ, ``mix`` t toward
+the identity pattern, ``window`` w with one sink key: a streaming head). The modes, their
+parameters, ranges, start and neutral values are the vocabulary's
+(:data:`headwidgets.vocab.MODES`); the front end reads them from the ``_parameters`` trait.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 import xarray as xr
@@ -25,46 +24,26 @@ from headwidgets.interventions import (
     Intervention,
     check_dispatch,
 )
-from headwidgets.widgets._common import check_head, check_heads, css, esm
-from headwidgets.widgets._live import CURRENT_REQUEST
+from headwidgets.vocab import (
+    ATTENTION_MODES,
+    DEFAULT_MODE,
+    MODE_ALIASES,
+    MODES,
+    check_head,
+    check_heads,
+    mode_rows,
+)
+from headwidgets.widgets._base import LiveWidget
+from headwidgets.widgets._common import css, esm
 
 if TYPE_CHECKING:
     from headwidgets.model import HeadModel
 
-#: modes offered by the menu (``patch`` needs a cached run: use the Python API for it)
-CONTROL_MODES = (
-    "scale",
-    "zero",
-    "mean",
-    "resample",
-    "add",
-    "inject",
-    "sink",
-    "temperature",
-    "mix",
-    "window",
-)
-#: the inside-attention modes, as the Intervention builds them (mix toward the identity,
-#: window with one sink key)
-ATTENTION_MODES = ("sink", "temperature", "mix", "window")
-
-#: each mode's slider: the parameter's symbol, range, step and neutral value (None: no slider;
-#: ``scale``'s range is the widget's alpha_range)
-MODE_PARAMETERS: dict[str, dict[str, Any] | None] = {
-    "scale": {"symbol": "α", "min": -1.0, "max": 3.0, "step": 0.01, "neutral": 1.0},
-    "zero": None,
-    "mean": None,
-    "resample": None,
-    "add": {"symbol": "α", "min": -3.0, "max": 3.0, "step": 0.01, "neutral": 0.0},
-    "inject": {"symbol": "α", "min": 0.0, "max": 1.0, "step": 0.01, "neutral": 0.0},
-    "sink": {"symbol": "β", "min": 0.0, "max": 2.0, "step": 0.01, "neutral": 1.0},
-    "temperature": {"symbol": "τ", "min": 0.05, "max": 4.0, "step": 0.01, "neutral": 1.0},
-    "mix": {"symbol": "t", "min": 0.0, "max": 1.0, "step": 0.01, "neutral": 0.0},
-    "window": {"symbol": "w", "min": 1.0, "max": 64.0, "step": 1.0, "neutral": 64.0},
-}
+#: modes offered by the menu, in order (``patch`` is ``resample`` from a clean prompt)
+CONTROL_MODES: tuple[str, ...] = tuple(MODES)
 
 
-class HeadControls(anywidget.AnyWidget):
+class HeadControls(LiveWidget):
     """Sliders and mode menus for heads: the interactive way to build an :class:`Intervention`.
 
     Each head with a control has a mode and, where the mode has one, a parameter on a slider
@@ -149,7 +128,9 @@ class HeadControls(anywidget.AnyWidget):
     error = traitlets.Unicode("", help="The last error from a request ('' = none).").tag(sync=True)
     _modes = traitlets.Dict(help="{mode: '' if usable else why not}.").tag(sync=True)
     _parameters = traitlets.List(
-        traitlets.Dict(), help="[{mode, symbol, min, max, step, neutral}] in menu order."
+        traitlets.Dict(),
+        help="The modes in menu order: [{mode, site, summary, symbol, low, high, step, start, "
+        "neutral, needs}] (headwidgets.vocab.mode_rows).",
     ).tag(sync=True)
     _has_cube = traitlets.Bool(False, help="Whether 'ablate top-k' has a cube.").tag(sync=True)
 
@@ -172,7 +153,7 @@ class HeadControls(anywidget.AnyWidget):
         #: ``{(layer, head): vector}`` of mode ``add`` (not synced: vectors stay in Python)
         self.steering: dict[tuple[int, int], tuple[float, ...]] = {}
         for key, vector in (steering or {}).items():
-            layer, head = check_head(key, range(hm.n_layers), range(hm.n_heads))
+            layer, head = check_head(key, hm.n_layers, hm.n_heads)
             head_key = (layer, head)
             if len(vector) != hm.head_dim:
                 raise ValueError(
@@ -202,7 +183,7 @@ class HeadControls(anywidget.AnyWidget):
             self.cube = as_head_cube(cube)
         self._update_modes()
         self.select(heads)
-        self.on_msg(self._handle_message)
+        self._serve("request", "response", self._apply_request, self._answer)
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -217,26 +198,21 @@ class HeadControls(anywidget.AnyWidget):
         attention = []
         for e in self.edits:
             layer, head, mode, value = e["layer"], e["head"], e["mode"], e["alpha"]
-            parameter = MODE_PARAMETERS[mode]
+            if value == MODES[mode].neutral:
+                continue  # at its neutral value the control edits nothing
             if mode in ATTENTION_MODES:
-                if mode == "window" or value != parameter["neutral"]:  # type: ignore[index]
-                    attention.append(_attention_edit(layer, head, mode, value))
+                attention.append(_attention_edit(layer, head, mode, value))
             elif mode == "scale":
-                if value != 1.0:
-                    edits.append(HeadEdit(layer, head, "scale", value))
+                edits.append(HeadEdit(layer, head, "scale", value))
             elif mode == "zero":
                 edits.append(HeadEdit(layer, head, "zero"))
             elif mode == "mean":
                 edits.append(HeadEdit(layer, head, "mean", reference=tuple(self.reference)))
             elif mode == "add":
-                if value != 0.0:
-                    vector = self.steering[(layer, head)]
-                    edits.append(HeadEdit(layer, head, "add", value, vector=vector))
+                vector = self.steering[(layer, head)]
+                edits.append(HeadEdit(layer, head, "add", value, vector=vector))
             elif mode == "inject":
-                if value != 0.0:
-                    edits.append(
-                        HeadEdit(layer, head, "inject", value, reference=self.task_prompts)
-                    )
+                edits.append(HeadEdit(layer, head, "inject", value, reference=self.task_prompts))
             else:
                 edits.append(HeadEdit(layer, head, "resample", source=self.source))
         return Intervention(tuple(edits), attention=tuple(attention))
@@ -260,29 +236,30 @@ class HeadControls(anywidget.AnyWidget):
                 {"layer": pattern.layer, "head": pattern.head, "mode": kind, "alpha": pattern.value}
             )
         for edit in spec.edits:
-            if edit.mode not in CONTROL_MODES:
+            mode = MODE_ALIASES.get(edit.mode, edit.mode)  # patch: resample from a clean prompt
+            if mode not in CONTROL_MODES:
                 raise ValueError(
-                    f"mode {edit.mode!r} has no control; the controls offer {CONTROL_MODES}"
+                    f"mode {mode!r} has no control; the controls offer {CONTROL_MODES}"
                 )
             if edit.positions is not None:
                 raise ValueError("position-restricted edits have no control; use hm.intervene")
-            if edit.mode == "mean" and list(edit.reference or ()) != self.reference:
+            if mode == "mean" and list(edit.reference or ()) != self.reference:
                 self.reference = list(edit.reference or ())
-            if edit.mode == "resample" and edit.source != self.source:
+            if mode == "resample" and edit.source != self.source:
                 self.source = edit.source
-            if edit.mode == "add":
+            if mode == "add":
                 self.steering[(edit.layer, edit.head)] = tuple(edit.vector or ())
-            if edit.mode == "inject":
+            if mode == "inject":
                 self.task_prompts = tuple(edit.reference or ())
                 self._update_modes()
             edits.append(
-                {"layer": edit.layer, "head": edit.head, "mode": edit.mode, "alpha": edit.alpha}
+                {"layer": edit.layer, "head": edit.head, "mode": mode, "alpha": edit.alpha}
             )
         self.edits = edits
 
     def select(self, heads: Iterable[Any]) -> None:
         """Give exactly these heads a control; heads kept keep their settings, new ones α = 1."""
-        valid = check_heads(heads, range(self.hm.n_layers), range(self.hm.n_heads))
+        valid = check_heads(heads, self.hm.n_layers, self.hm.n_heads)
         current = {(e["layer"], e["head"]): e for e in self.edits}
         self.edits = [current.get((layer, head), _default(layer, head)) for layer, head in valid]
 
@@ -343,11 +320,9 @@ class HeadControls(anywidget.AnyWidget):
                     f"unknown edit keys {sorted(unknown)}; expected layer, head, mode, alpha"
                 )
             layer, head = check_head(
-                (item.get("layer"), item.get("head")),
-                range(self.hm.n_layers),
-                range(self.hm.n_heads),
+                (item.get("layer"), item.get("head")), self.hm.n_layers, self.hm.n_heads
             )
-            mode = item.get("mode", "scale")
+            mode = item.get("mode", DEFAULT_MODE)
             if mode not in CONTROL_MODES:
                 raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(CONTROL_MODES)}")
             reason = self._modes.get(mode, "")
@@ -393,68 +368,55 @@ class HeadControls(anywidget.AnyWidget):
                 f"{self.hm.layout.model_type} does not run its attention through "
                 "transformers' AttentionInterface, so there is no inside-attention site"
             )
-        parameters = []
-        for mode, parameter in MODE_PARAMETERS.items():
-            row: dict[str, Any] = {"mode": mode, **(parameter or {})}
-            if mode == "scale":
-                row.update(min=self.alpha_min, max=self.alpha_max, step=self.alpha_step)
-            parameters.append(row)
-        self._parameters = parameters
-        self._modes = {
-            **dict.fromkeys(ATTENTION_MODES, inside),
-            "add": ""
-            if self.steering
-            else "add needs steering vectors: HeadControls(hm, steering={(layer, head): v})",
-            "inject": ""
-            if self.task_prompts
-            else "inject needs few-shot prompts: HeadControls(hm, task_prompts=[...])",
-            "scale": "",
-            "zero": "",
-            "mean": ""
+        self._parameters = mode_rows(
+            scale={"low": self.alpha_min, "high": self.alpha_max, "step": self.alpha_step}
+        )
+        # what each mode's needs (vocab.Mode.needs) lack here: '' = usable
+        lacking = {
+            "": "",
+            "reference": ""
             if self.reference
-            else "mean needs reference prompts: HeadControls(hm, reference=[...])",
-            "resample": ""
+            else "needs reference prompts: HeadControls(hm, reference=[...])",
+            "source": ""
             if self.source
-            else "resample needs a source prompt of the same length: source='...'",
+            else "needs a source prompt of the same length: source='...'",
+            "vector": ""
+            if self.steering
+            else "needs steering vectors: HeadControls(hm, steering={(layer, head): v})",
+            "task_prompts": ""
+            if self.task_prompts
+            else "needs few-shot prompts: HeadControls(hm, task_prompts=[...])",
+        }
+        self._modes = {
+            mode.name: inside
+            if mode.site == "attention"
+            else (f"{mode.name} {lacking[mode.needs]}" if lacking[mode.needs] else "")
+            for mode in MODES.values()
         }
 
     # -- the live loop -------------------------------------------------------------------
-    def _handle_message(self, widget: Any, content: Any, buffers: Any) -> None:
-        """Apply one request from the browser and answer it (with the id it carried)."""
-        if not isinstance(content, dict) or content.get("type") != "request":
-            return
-        request = {key: content.get(key) for key in ("id", "t0", "origin")}
-        start = time.perf_counter()
-        error = ""
-        token = CURRENT_REQUEST.set(request)
-        try:
-            action = content.get("action")
-            if action == "topk":
-                self.ablate_top_k(content.get("k"))
-            elif action == "random":
-                self.ablate_random(content.get("k"), content.get("seed"))
-            elif action is None and isinstance(content.get("edits"), list):
-                self.edits = content["edits"]
-            else:
-                raise ValueError(f"unknown request {action!r}")
-        except Exception as exc:  # shown in the widget, never lost in a log
-            error = f"{type(exc).__name__}: {exc}"
-        finally:
-            CURRENT_REQUEST.reset(token)
+    def _apply_request(self, content: dict[str, Any]) -> None:
+        """Apply one request from the browser: the whole control state, or an action."""
+        action = content.get("action")
+        if action == "topk":
+            self.ablate_top_k(content.get("k"))
+        elif action == "random":
+            self.ablate_random(content.get("k"), content.get("seed"))
+        elif action is None and isinstance(content.get("edits"), list):
+            self.edits = content["edits"]
+        else:
+            raise ValueError(f"unknown request {action!r}")
+
+    def _answer(self, fields: dict[str, Any], error: str) -> dict[str, Any]:
+        """Every answer carries the edits Python holds now (the front end adopts them)."""
         self.error = error
-        self.send(
-            {
-                "type": "response",
-                "id": request["id"],
-                "ms": (time.perf_counter() - start) * 1000,
-                "error": error or None,
-                "edits": self.edits,
-            }
-        )
+        return {"edits": self.edits}
 
 
-def _default(layer: int, head: int, alpha: float = 1.0) -> dict[str, Any]:
-    return {"layer": layer, "head": head, "mode": "scale", "alpha": alpha}
+def _default(layer: int, head: int, alpha: float | None = None) -> dict[str, Any]:
+    """A new control: the default mode at its neutral value (the head untouched), or α."""
+    value = MODES[DEFAULT_MODE].neutral if alpha is None else alpha
+    return {"layer": layer, "head": head, "mode": DEFAULT_MODE, "alpha": value}
 
 
 def _attention_edit(layer: int, head: int, mode: str, value: float) -> AttentionEdit:

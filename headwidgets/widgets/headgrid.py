@@ -6,14 +6,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets
 import xarray as xr
 
 from headwidgets.cubes import as_cube
 from headwidgets.interventions import Intervention
-from headwidgets.widgets._common import check_heads, css, esm, float32_buffer
+from headwidgets.vocab import check_heads
+from headwidgets.widgets._base import LiveWidget
+from headwidgets.widgets._common import css, esm, float32_buffer
 from headwidgets.widgets._exporting import (
     EXPORT_OPTIONS,
     default_export_path,
@@ -25,7 +26,7 @@ ColorScale = str  # "auto" | "sequential" | "diverging"
 COLOR_SCALES = ("auto", "sequential", "diverging")
 
 
-class HeadGrid(anywidget.AnyWidget):
+class HeadGrid(LiveWidget):
     """Heatmap of a (layer, head) cube; click, shift-click or drag to select heads.
 
     Parameters
@@ -125,7 +126,7 @@ class HeadGrid(anywidget.AnyWidget):
         if export_path is not None:
             self.export_path = export_path
         self.selected = list(selected)
-        self.on_msg(self._handle_message)
+        self._serve("export", "exported", self._export_button, self._export_done, stamp=False)
 
     @traitlets.validate("cube")
     def _check_cube(self, proposal: Any) -> xr.DataArray:
@@ -155,7 +156,7 @@ class HeadGrid(anywidget.AnyWidget):
             return [list(map(int, s)) for s in proposal["value"]]
         layers = [int(v) for v in self.cube["layer"].values]
         heads = [int(v) for v in self.cube["head"].values]
-        return check_heads(proposal["value"], layers, heads)
+        return [list(h) for h in check_heads(proposal["value"], layers, heads)]
 
     @property
     def selected_values(self) -> xr.DataArray:
@@ -226,21 +227,19 @@ class HeadGrid(anywidget.AnyWidget):
         target = Path(path if path is not None else self.export_path or "headwidgets.svg")
         return export(self.figure(**kwargs), target, data=data, **exporting)
 
-    def _handle_message(self, widget: Any, content: Any, buffers: Any) -> None:
-        """The Export button: write :attr:`export_path`, report the files or the error."""
-        if not isinstance(content, dict) or content.get("type") != "export":
-            return
+    def _export_button(self, content: dict[str, Any]) -> dict[str, Any]:
+        """The Export button: write :attr:`export_path`; the answer names the files."""
         start = time.perf_counter()
-        status, error = "", ""
-        try:
-            path = self.export()
-            status = f"{written(path, True)} ({time.perf_counter() - start:.1f} s)"
-        except Exception as exc:  # shown in the widget, never lost in a log
-            error = f"export failed: {type(exc).__name__}: {exc}"
+        path = self.export()
+        return {"status": f"{written(path, True)} ({time.perf_counter() - start:.1f} s)"}
+
+    def _export_done(self, fields: dict[str, Any], error: str) -> dict[str, Any]:
+        status = fields.get("status", "")
+        error = f"export failed: {error}" if error else ""
         with self.hold_sync():
             self.export_status = status
             self.export_error = error
-        self.send({"type": "exported", "status": status or None, "error": error or None})
+        return {"status": status or None, "error": error or None}
 
 
 def as_head_cube(cube: Any) -> xr.DataArray:

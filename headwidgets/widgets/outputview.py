@@ -6,13 +6,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 
 from headwidgets.interventions import Intervention
+from headwidgets.vocab import METRIC_KINDS, METRIC_LABELS, default_metrics
+from headwidgets.widgets._base import LiveWidget, error_text
 from headwidgets.widgets._common import css, esm, finite_or_none, float32_buffer
-from headwidgets.widgets._live import CURRENT_REQUEST, LiveRun, defer, spec_key, summarize
+from headwidgets.widgets.live import LiveRun, defer, spec_key, summarize
 
 if TYPE_CHECKING:
     import torch
@@ -20,28 +21,8 @@ if TYPE_CHECKING:
     from headwidgets.metrics import Metric
     from headwidgets.model import HeadModel
 
-_LABELS = {
-    "logit_diff": "logit diff",
-    "prob": "target prob",
-    "logprob": "target log-prob",
-    "loss": "loss",
-    "kl": "KL vs baseline",
-    "accuracy": "accuracy",
-    "rank": "target rank",
-}
 
-
-def default_metrics(target: str | None, distractor: str | None) -> list[str]:
-    """The metrics shown by default: logit diff and target prob when there is a target."""
-    kinds = []
-    if target is not None and distractor is not None:
-        kinds.append("logit_diff")
-    if target is not None:
-        kinds.append("prob")
-    return [*kinds, "loss", "kl"]
-
-
-class OutputView(anywidget.AnyWidget):
+class OutputView(LiveWidget):
     """The model's outputs on a prompt, without edits (baseline) and under an intervention.
 
     Shows the prompt's tokens (colored by a per-token score), the next-token top-k with
@@ -68,7 +49,8 @@ class OutputView(anywidget.AnyWidget):
     intervention
         The edits to apply (default none).
     live
-        Cached runs to share with another view of the same prompt (what Explorer does).
+        A :class:`~headwidgets.widgets.LiveRun` of the same prompt to share with other views
+        (one forward per change for all of them; what Explorer does).
 
     Example
     -------
@@ -146,8 +128,6 @@ class OutputView(anywidget.AnyWidget):
     # -- validation ------------------------------------------------------------------
     @traitlets.validate("metrics")
     def _check_metrics(self, proposal: Any) -> list[str]:
-        from headwidgets.metrics import METRIC_KINDS
-
         kinds = list(proposal["value"])
         bad = [k for k in kinds if k not in METRIC_KINDS]
         if bad:
@@ -215,11 +195,8 @@ class OutputView(anywidget.AnyWidget):
         when it is cached). Errors are shown in the widget (``error``) and raised.
         """
         self._version += 1
-        try:
+        with self._showing_errors():
             result = self._compute()
-        except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-            raise
         ready: list[int] | None = None
         with self.hold_sync():
             self.error = ""
@@ -243,7 +220,7 @@ class OutputView(anywidget.AnyWidget):
         try:
             ids = self.live.generation(self.intervention)
         except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = error_text(exc)
             return
         if version == self._version:
             self._send_generation(ids)
@@ -283,7 +260,7 @@ class OutputView(anywidget.AnyWidget):
             "scores_label": label,
             "generation_key": spec_key(spec) if live.n_generate > 0 else None,
             "intervention": summarize(spec),
-            "request": CURRENT_REQUEST.get(),
+            "request": live.request,
             "ms": (time.perf_counter() - start) * 1000,
         }
 
@@ -308,7 +285,7 @@ class OutputView(anywidget.AnyWidget):
             rows.append(
                 {
                     "name": metric.kind,
-                    "label": _LABELS.get(metric.kind, metric.kind),
+                    "label": METRIC_LABELS.get(metric.kind, metric.kind),
                     "description": metric.describe(),
                     "units": metric.units,
                     "baseline": finite_or_none(b[0]),

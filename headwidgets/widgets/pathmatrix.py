@@ -15,8 +15,9 @@ import xarray as xr
 from headwidgets.interventions import Intervention
 from headwidgets.scores.circuits import path_patching
 from headwidgets.scores.paths import DIRECT, INPUTS, path_intervention
-from headwidgets.widgets._common import check_head, css, esm, finite_or_none, float32_buffer
-from headwidgets.widgets._live import LiveRun
+from headwidgets.vocab import check_head
+from headwidgets.widgets._common import css, esm, finite_or_none, float32_buffer
+from headwidgets.widgets.live import LiveRun
 
 if TYPE_CHECKING:
     from headwidgets.metrics import Metric
@@ -180,7 +181,8 @@ class PathMatrix(anywidget.AnyWidget):
         if chosen not in self._matrices:
             raise ValueError(f"unknown input {chosen!r}; this matrix holds {list(self._matrices)}")
         receivers = self._matrices[chosen][1]
-        sender = check_head(value["sender"], range(self.hm.n_layers), range(self.hm.n_heads))
+        layer, head = check_head(value["sender"], self.hm.n_layers, self.hm.n_heads)
+        sender = [layer, head]
         receiver = _label(value["receiver"])
         if receiver not in receivers:
             raise ValueError(f"unknown receiver {receiver!r} for input {chosen!r}: {receivers}")

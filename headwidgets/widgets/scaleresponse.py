@@ -17,8 +17,9 @@ import numpy as np
 import traitlets
 import xarray as xr
 
-from headwidgets.widgets._common import check_head
-from headwidgets.widgets._live import defer
+from headwidgets.vocab import check_head, head_label
+from headwidgets.widgets._base import error_text
+from headwidgets.widgets.live import defer
 
 if TYPE_CHECKING:
     from bokeh.models import ColumnDataSource
@@ -223,7 +224,7 @@ class ScaleResponseView(ipywidgets.VBox):
             self._drawn = key
             self.error = ""
         except Exception as exc:  # shown in the widget
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = error_text(exc)
         self._move_markers()
 
     def _curves(self, heads: list[tuple[int, int]]) -> list[Line]:
@@ -239,7 +240,7 @@ class ScaleResponseView(ipywidgets.VBox):
                     self.hm, self.prompt, self.metric, heads, list(self.alphas)
                 )
             self._cache.move_to_end(key)
-            label = " + ".join(f"L{layer} H{head}" for layer, head in heads)
+            label = " + ".join(head_label(layer, head) for layer, head in heads)
             lines = [(label, list(heads), self._cache[key])]
         else:
             missing = [h for h in heads if h not in self._cache]
@@ -249,7 +250,7 @@ class ScaleResponseView(ipywidgets.VBox):
                 )
                 for layer, head in missing:
                     self._cache[(layer, head)] = grid.sel(layer=layer, head=head)
-            lines = [(f"L{la} H{he}", [(la, he)], self._cache[(la, he)]) for la, he in heads]
+            lines = [(head_label(la, he), [(la, he)], self._cache[(la, he)]) for la, he in heads]
         while len(self._cache) > 256:
             self._cache.popitem(last=False)
         return lines

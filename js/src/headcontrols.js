@@ -3,8 +3,11 @@
 //
 // Traits (see headwidgets/widgets/headcontrols.py):
 //   edits       [{layer, head, mode, alpha}, ...]   one per head; alpha = the mode's parameter
-//   _parameters [{mode, symbol, min, max, step, neutral}, ...]  the menu, in order (Python's
-//               MODE_PARAMETERS: the modes are defined once, there); no symbol = no slider
+//   _parameters [{mode, site, summary, needs, symbol, low, high, step, start, neutral}, ...]
+//               the menu, in order (headwidgets.vocab.MODES: the modes are defined once,
+//               there; the first is the default mode); no symbol = no slider; start = the
+//               value a control takes when its mode is picked; neutral = the value that
+//               changes nothing (null: every value edits)
 //   k, seed                                          for "ablate top-k" / "ablate k random"
 //   _modes      {mode: "" | reason it is unavailable}
 //   _has_cube   whether top-k is possible           error  last error from Python ("" = none)
@@ -128,9 +131,9 @@ function render({ model, el }) {
       if (!e) return;
       const p = parameter(e.mode);
       if (!p.symbol) return;
-      e.alpha = p.neutral;  // a double click puts the slider back where it changes nothing
-      slider.value = String(p.neutral);
-      value.textContent = `${p.symbol} ${formatValue(p.neutral, 3)}`;
+      e.alpha = p.neutral ?? p.start; // a double click puts the slider back where it changes nothing
+      slider.value = String(e.alpha);
+      value.textContent = `${p.symbol} ${formatValue(e.alpha, 3)}`;
       sendEdits();
     });
     own.on(select, "change", () => {
@@ -138,7 +141,7 @@ function render({ model, el }) {
       if (!e) return;
       e.mode = select.value;
       const p = parameter(e.mode);
-      e.alpha = e.mode === "zero" ? 0 : p.symbol ? p.neutral : 1;
+      e.alpha = p.start;
       fill(rows.get(key(e)), e);
       sendEdits();
     });
@@ -153,7 +156,8 @@ function render({ model, el }) {
   const key = (e) => `${e.layer},${e.head}`;
   const parameters = () => model.get("_parameters") ?? [];
   const parameter = (mode) => parameters().find((p) => p.mode === mode) ?? {};
-  const untouched = (e) => e.mode === "scale" && e.alpha === 1;
+  const defaultMode = () => parameters()[0] ?? {};
+  const untouched = (e) => e.mode === defaultMode().mode && e.alpha === defaultMode().neutral;
 
   function fill(parts, edit) {
     const modes = model.get("_modes") ?? {};
@@ -166,17 +170,17 @@ function render({ model, el }) {
     const p = parameter(edit.mode);
     const sliding = Boolean(p.symbol);
     if (sliding) {
-      parts.slider.min = String(p.min);
-      parts.slider.max = String(p.max);
+      parts.slider.min = String(p.low);
+      parts.slider.max = String(p.high);
       parts.slider.step = String(p.step);
-      const label = edit.mode === "scale" ? "alpha" : `${edit.mode} ${p.symbol}`;
+      const label = edit.mode === defaultMode().mode ? "alpha" : `${edit.mode} ${p.symbol}`;
       parts.slider.setAttribute("aria-label", `${label} of ${headName(edit.layer, edit.head)}`);
     }
     parts.slider.disabled = !sliding;
     // do not move a thumb the user is holding unless the value really changed
     if (Number(parts.slider.value) !== edit.alpha) parts.slider.value = String(edit.alpha);
     parts.value.textContent = sliding ? `${p.symbol} ${formatValue(edit.alpha, 3)}` : edit.mode;
-    parts.row.classList.toggle("hw-edited", !untouched(edit) && !(sliding && edit.mode !== "window" && edit.alpha === p.neutral));
+    parts.row.classList.toggle("hw-edited", !untouched(edit) && !(sliding && edit.alpha === p.neutral));
   }
 
   /** Rows for `local`, reusing existing row elements (so a dragged slider keeps its thumb). */
@@ -227,8 +231,8 @@ function render({ model, el }) {
 
   ls.on(reset, "click", () => {
     for (const e of local) {
-      e.mode = "scale";
-      e.alpha = 1;
+      e.mode = defaultMode().mode;
+      e.alpha = defaultMode().start;
     }
     layout();
     sendEdits();

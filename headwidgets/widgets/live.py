@@ -7,13 +7,14 @@ CUDA-graph ``Refresher``); the few greedy generation steps are cached per interv
 computed after the refresh has been sent (see :func:`defer`), so a slider drag never waits
 for them.
 
-Private module.
+The views that share a run (an Explorer's OutputView and AttentionView) also share the
+browser request being served (:attr:`LiveRun.request`), so that a refresh it triggered
+answers with the request's id.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,19 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from headwidgets.interventions import AttentionEdit
+from headwidgets.vocab import ATTENTION_SYMBOLS, head_label
 
 if TYPE_CHECKING:
     import torch
 
     from headwidgets.interventions import Intervention
     from headwidgets.model import HeadModel
-
-#: The browser request being served (id, t0, origin), set by HeadControls while it applies a
-#: request so that a refresh triggered by it can stamp its result (the front end then measures
-#: control event → DOM updated).
-CURRENT_REQUEST: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "headwidgets_request", default=None
-)
 
 
 @dataclass
@@ -51,7 +46,25 @@ def spec_key(spec: Intervention | None) -> str:
 
 
 class LiveRun:
-    """Baseline and intervened runs of one prompt, cached.
+    """Baseline and intervened runs of one prompt, cached: what live views of a prompt share.
+
+    Pass one to an :class:`~headwidgets.widgets.OutputView` and an
+    :class:`~headwidgets.widgets.AttentionView` of the same prompt (``live=run``) and a
+    control change costs one forward pass for both (what the Explorer does).
+
+    Parameters
+    ----------
+    hm
+        A bound model.
+    prompt
+        The prompt text.
+    n_generate
+        Greedy tokens generated after the prompt (0 for an encoder).
+    patterns
+        Capture the attention patterns in every run (an AttentionView shows the intervened
+        run).
+    cache_size
+        Runs kept per cache (least recently used dropped).
 
     Example
     -------
@@ -85,6 +98,11 @@ class LiveRun:
         # KV cache of the latest forward, so its generation skips re-reading the prompt
         self._kv: tuple[str, Any] | None = None
         self._graphed: Any = None  # Refresher on CUDA, False when not used
+        #: the browser request being served, ``{"id", "t0", "origin"}`` or None: set by whoever
+        #: forwards a control's request to the views of this run (the Explorer), so that the
+        #: refresh it triggers answers with the request's id (the front end then measures
+        #: control event → DOM updated)
+        self.request: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -214,16 +232,16 @@ def summarize(spec: Intervention | None) -> str:
     for edit in spec.edits:
         if edit.is_identity:
             continue
-        name = f"L{edit.layer} H{edit.head}"
+        name = head_label(edit.layer, edit.head)
         if edit.mode == "scale":
             parts.append(f"{name} ×{edit.alpha:g}")
         else:
             parts.append(f"{name} {edit.mode}")
-    symbols = {"sink": "β", "temperature": "τ", "mix": "t", "window": "w", "reweight": "g"}
     for inside in spec.attention:  # edits inside attention: "L1 H0 sink β=0"
-        name = f"L{inside.layer} H{inside.head}"
+        name = head_label(inside.layer, inside.head)
         if isinstance(inside, AttentionEdit):
-            parts.append(f"{name} {inside.kind} {symbols[inside.kind]}={inside.value:g}")
+            symbol = ATTENTION_SYMBOLS[inside.kind]
+            parts.append(f"{name} {inside.kind} {symbol}={inside.value:g}")
         else:  # a q/k/v edit
             parts.append(f"{name} {inside.target} {inside.op}")
     return ", ".join(parts)
