@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from headwidgets.vocab import NO_INTERVENTION
+from headwidgets.vocab import NO_INTERVENTION, head_set
 
 __all__ = [
     "DIM_ORDER",
@@ -602,20 +602,7 @@ def compare(
 
 
 def _head_set(heads: Any) -> set[tuple[int, int]]:
-    if isinstance(heads, pd.DataFrame):
-        missing = {"layer", "head"} - set(heads.columns)
-        if missing:
-            raise ValueError(f"a head table needs columns 'layer' and 'head'; missing {missing}")
-        return {(int(r), int(c)) for r, c in zip(heads["layer"], heads["head"], strict=True)}
-    if hasattr(heads, "heads") and not isinstance(heads, (set, frozenset, list, tuple)):
-        heads = heads.heads  # an Intervention
-    out: set[tuple[int, int]] = set()
-    for item in heads:
-        pair = tuple(item)
-        if len(pair) != 2:
-            raise ValueError(f"heads are (layer, head) pairs, got {item!r}")
-        out.add((int(pair[0]), int(pair[1])))
-    return out
+    return {(p.layer, p.head) for p in head_set(heads)}
 
 
 def overlap(heads_a: Iterable[Any] | pd.DataFrame, heads_b: Iterable[Any] | pd.DataFrame) -> float:

@@ -62,10 +62,13 @@ __all__ = [
     "Site",
     "Slider",
     "check_head",
+    "check_head_list",
     "check_heads",
+    "check_pair",
     "default_metric",
     "default_metrics",
     "head_label",
+    "head_set",
     "mode_rows",
     "parse_head",
     "parse_heads",
@@ -249,6 +252,50 @@ def check_head(
     return pair
 
 
+def check_pair(
+    layer: Any,
+    head: Any,
+    n_layers: int | None = None,
+    n_heads: int | None = None,
+    heads: str = "heads",
+    what: str = "",
+) -> None:
+    """Raise unless ``(layer, head)`` names a head: ints >= 0, and within the model's range
+    where ``n_layers`` / ``n_heads`` are given.
+
+    ``heads`` names the heads counted by ``n_heads`` in the message (``"query heads"``,
+    ``"key/value heads"``); ``what`` names the edit (``"in a k edit"``). Every edit spec checks
+    its head with it (type and sign when it is built, the range when it is compiled for a
+    model), so every edit says the same thing in the same words.
+
+    Example
+    -------
+    >>> check_pair(1, 7, n_layers=2, n_heads=4)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown head (1, 7): head 7 is out of range; valid heads are 0..3
+    >>> check_pair(0, 2, n_layers=2, n_heads=2, heads="key/value heads", what="in a k edit")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown head (0, 2) in a k edit: ...; valid key/value heads are 0..1
+    """
+    for name, value in (("layer", layer), ("head", head)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    where = f"unknown head ({layer}, {head})" + (f" {what}" if what else "")
+    if n_layers is not None and layer >= n_layers:
+        raise ValueError(
+            f"{where}: layer {layer} is out of range; valid layers are 0..{n_layers - 1}"
+        )
+    if n_heads is not None and head >= n_heads:
+        raise ValueError(
+            f"{where}: head {head} is out of range; valid {heads} are 0..{n_heads - 1}"
+        )
+
+
 def check_heads(
     values: str | Iterable[Any],
     layers: int | Sequence[int],
@@ -270,6 +317,55 @@ def check_heads(
         if pair not in out:
             out.append(pair)
     return out
+
+
+def head_set(heads: Any, what: str = "head") -> list[Head]:
+    """The distinct heads of ``heads``, sorted: None (no heads), an ``Intervention`` (its
+    ``heads``), a table with ``layer`` and ``head`` columns (``top_heads``), a string
+    (:func:`parse_heads`) or an iterable of heads in any form :func:`parse_head` reads.
+
+    Example
+    -------
+    >>> head_set([(1, 2), "0.3", "L1H2"])
+    [Head(layer=0, head=3), Head(layer=1, head=2)]
+    >>> head_set(None)
+    []
+    """
+    if heads is None:
+        return []
+    if hasattr(heads, "columns"):  # a table (pandas DataFrame) of heads
+        missing = {"layer", "head"} - set(heads.columns)
+        if missing:
+            raise ValueError(f"a head table needs columns 'layer' and 'head'; missing {missing}")
+        heads = list(zip(heads["layer"], heads["head"], strict=True))
+    elif hasattr(heads, "heads") and not isinstance(heads, (set, frozenset, list, tuple)):
+        heads = heads.heads  # an Intervention
+    try:
+        return sorted(set(parse_heads(heads, what)))
+    except ValueError as err:
+        raise ValueError(f"heads are (layer, head) pairs: {err}") from None
+
+
+def check_head_list(heads: Any, n_layers: int, n_heads: int) -> list[Head]:
+    """:func:`head_set` of a model's heads, every one checked at once: the error lists all
+    the heads that do not exist and the valid ranges.
+
+    Example
+    -------
+    >>> check_head_list([(1, 0), (0, 9), (5, 0)], 2, 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown heads [(0, 9), (5, 0)]; valid layers are 0..1, heads 0..3
+    """
+    pairs = head_set(heads)
+    if not pairs:
+        raise ValueError("heads is empty; pass (layer, head) pairs or None for every head")
+    bad = [(p.layer, p.head) for p in pairs if not (p.layer < n_layers and p.head < n_heads)]
+    if bad:
+        raise ValueError(
+            f"unknown heads {bad}; valid layers are 0..{n_layers - 1}, heads 0..{n_heads - 1}"
+        )
+    return pairs
 
 
 # ======================================================================================

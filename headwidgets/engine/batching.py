@@ -17,6 +17,7 @@ from headwidgets import interventions as iv
 from headwidgets.engine.binding import Prompt
 from headwidgets.engine.sites import Sites
 from headwidgets.metrics import Metric
+from headwidgets.vocab import MODE_ALIASES
 
 if TYPE_CHECKING:
     import torch
@@ -199,11 +200,12 @@ class Batching(Sites):
     ) -> list[iv.Intervention]:
         """One spec per head (layer-major order): the rows of an all-heads sweep."""
         extra: dict[str, Any] = {}
+        mode = MODE_ALIASES.get(mode, mode)  # type: ignore[assignment]
         if mode == "scale":
             extra["alpha"] = alpha
         elif mode == "mean":
             extra["reference"] = tuple(reference or ())
-        elif mode in ("resample", "patch"):
+        elif mode == "resample":
             extra["source"] = source
         return [
             iv.Intervention.single(layer, head, mode, **extra)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-Prompt = str
+Prompt = str  # what the engine tokenizes: text (the scores also take token ids, vocab.Prompt)
 
 _TOKEN_CACHE = 64
 """Prompts whose tokenization a bound model remembers (least recently used are dropped)."""

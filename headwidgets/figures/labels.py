@@ -13,21 +13,9 @@ import xarray as xr
 
 from headwidgets.cubes import UNKNOWN
 from headwidgets.figures.style import font_size_px
+from headwidgets.vocab import METRIC_WORDS, head_set
 
-#: metric names in words, for labels (``logit_diff(' Mary' - ' John')`` reads
-#: ``logit difference ' Mary' − ' John'``)
-_METRIC_WORDS = {
-    "logit_diff": "logit difference",
-    "logprob": "log-probability of",
-    "prob": "probability of",
-    "loss": "loss",
-    "kl": "KL divergence",
-    "accuracy": "accuracy",
-    "rank": "rank of",
-}
-
-
-_METRIC_CALL = re.compile(r"\b(" + "|".join(_METRIC_WORDS) + r")\(([^()]*)\)")
+_METRIC_CALL = re.compile(r"\b(" + "|".join(METRIC_WORDS) + r")\(([^()]*)\)")
 
 
 def _words(text: str) -> str:
@@ -42,7 +30,7 @@ def _words(text: str) -> str:
     """
 
     def spelled(match: re.Match[str]) -> str:
-        return f"{_METRIC_WORDS[match[1]]} {match[2].replace(' - ', ' − ')}".strip()
+        return f"{METRIC_WORDS[match[1]]} {match[2].replace(' - ', ' − ')}".strip()
 
     text = _METRIC_CALL.sub(spelled, text)
     return re.sub(r"(?<=[A-Za-z])_(?=[A-Za-z])", " ", text)
@@ -139,16 +127,4 @@ def _pick(cube: xr.DataArray, who: str, **choice: Any) -> xr.DataArray:
 
 
 def _head_pairs(heads: Any) -> list[tuple[int, int]]:
-    if heads is None:
-        return []
-    if hasattr(heads, "heads") and not isinstance(heads, (set, frozenset, list, tuple)):
-        heads = heads.heads  # an Intervention
-    if hasattr(heads, "columns"):  # a top_heads DataFrame
-        heads = zip(heads["layer"], heads["head"], strict=True)
-    pairs = []
-    for item in heads:
-        pair = tuple(item)
-        if len(pair) != 2:
-            raise ValueError(f"highlight takes (layer, head) pairs, got {item!r}")
-        pairs.append((int(pair[0]), int(pair[1])))
-    return sorted(set(pairs))
+    return [(p.layer, p.head) for p in head_set(heads, "highlighted head")]

@@ -11,8 +11,9 @@ inside attention          ``attention_edits.py``       ``attention_edits.py``,
                           ``vectors.py`` (VectorEdit)  (switching), ``attention_call.py``
 ========================  ===========================  ===================================
 
-``spec.py`` holds the :class:`Intervention` that combines edits of both sites; ``heads.py``
-the one check of a (layer, head) pair. ``hooks.py`` registers every hook; each site checks
+``spec.py`` holds the :class:`Intervention` that combines edits of both sites; every edit
+checks its (layer, head) pair with the vocabulary's one check (``vocab.check_pair``).
+``hooks.py`` registers every hook; each site checks
 that it ran during a forward under an edit (a count check), else the forward raises. A new
 site slots in the same way: its edit spec, its compiled tensors, and its hooks in
 ``hooks.py`` with the same check.
@@ -49,7 +50,6 @@ from headwidgets.interventions.attention_edits import (
     compile_patterns,
 )
 from headwidgets.interventions.compile import LayerEdit, ZSource, compile_specs
-from headwidgets.interventions.heads import check_head
 from headwidgets.interventions.hooks import (
     Offset,
     apply_edits,
@@ -71,6 +71,7 @@ from headwidgets.interventions.vectors import (
     compile_vectors,
 )
 from headwidgets.interventions.z_edits import EDIT_MODES, EditMode, HeadEdit
+from headwidgets.vocab import check_pair
 
 __all__ = [
     "EDIT_MODES",
@@ -100,7 +101,7 @@ __all__ = [
     "apply_placed_edits",
     "capture_inputs",
     "check_dispatch",
-    "check_head",
+    "check_pair",
     "check_spec",
     "compile_patterns",
     "compile_specs",

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from headwidgets.interventions.heads import check_head
+from headwidgets.vocab import check_pair
 
 if TYPE_CHECKING:
     import torch
@@ -79,7 +79,7 @@ class AttentionEdit:
     sinks: int = 0
 
     def __post_init__(self) -> None:
-        check_head(self.layer, self.head)
+        check_pair(self.layer, self.head)
         if self.kind not in PATTERN_KINDS:
             raise ValueError(
                 f"unknown attention edit {self.kind!r}; valid kinds: {', '.join(PATTERN_KINDS)}"
@@ -286,7 +286,7 @@ def compile_patterns(
     n_rows = len(specs)
     for spec in specs:
         for e in _patterns(spec):
-            check_head(e.layer, e.head, n_layers, n_heads, heads="query heads")
+            check_pair(e.layer, e.head, n_layers, n_heads, heads="query heads")
     layers = sorted({e.layer for spec in specs for e in _patterns(spec)})
     plans: dict[int, LayerPatternEdit] = {}
     for layer in layers:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwidgets.interventions.attention_edits import AttentionEdit, MixTarget, edits
-from headwidgets.interventions.heads import check_head
 from headwidgets.interventions.vectors import Target, VectorEdit, vector_edits
 from headwidgets.interventions.z_edits import EditMode, HeadEdit
+from headwidgets.vocab import check_pair
 
 Head = tuple[int, int]
 
@@ -116,9 +116,11 @@ class Intervention:
     def patch(
         cls, heads: Iterable[Head], source: str, positions: Sequence[int] | None = None
     ) -> Intervention:
-        """Patch heads' z from a cached run of ``source`` (activation patching)."""
-        pos = tuple(positions) if positions is not None else None
-        return cls(tuple(HeadEdit(*_head(k), "patch", positions=pos, source=source) for k in heads))
+        """Activation patching: heads' z taken from a run of ``source`` (the clean prompt).
+
+        The same edit as :meth:`resample` (one behaviour, one name: the edits say
+        ``"resample"``); kept under the name the patching literature uses."""
+        return cls.resample(heads, source, positions)
 
     @classmethod
     def add(
@@ -348,7 +350,7 @@ def check_spec(spec: Intervention, n_layers: int, n_heads: int) -> None:
     if not isinstance(spec, Intervention):
         raise TypeError(f"expected an Intervention, got {type(spec).__name__}")
     for edit in spec.edits:
-        check_head(edit.layer, edit.head, n_layers, n_heads)
+        check_pair(edit.layer, edit.head, n_layers, n_heads)
     for item in spec.attention:
         if isinstance(item, AttentionEdit):
-            check_head(item.layer, item.head, n_layers, n_heads, heads="query heads")
+            check_pair(item.layer, item.head, n_layers, n_heads, heads="query heads")

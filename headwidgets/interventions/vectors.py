@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from headwidgets.interventions.heads import check_head
+from headwidgets.vocab import check_pair
 
 if TYPE_CHECKING:
     import torch
@@ -80,7 +80,7 @@ class VectorEdit:
     values: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
-        check_head(self.layer, self.head)
+        check_pair(self.layer, self.head)
         if self.target not in TARGETS:
             raise ValueError(f"unknown target {self.target!r}; valid targets: q, k, v")
         if self.op not in VECTOR_OPS:
@@ -329,7 +329,7 @@ def compile_vectors(
     for _, e in chosen:
         width = n_heads if e.target == "q" else n_kv_heads
         what = "query heads" if e.target == "q" else "key/value heads"
-        check_head(e.layer, e.head, n_layers, width, heads=what, what=f"in a {e.target} edit")
+        check_pair(e.layer, e.head, n_layers, width, heads=what, what=f"in a {e.target} edit")
         for what, rows in (("direction", [e.direction]), ("values row", e.values)):
             if rows and rows[0] is not None and len(rows[0]) != head_dim:
                 raise ValueError(

@@ -20,9 +20,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from headwidgets.interventions.heads import check_head
+from headwidgets.vocab import MODE_ALIASES, check_pair
 
-EditMode = Literal["scale", "zero", "mean", "resample", "patch", "add", "inject"]
+EditMode = Literal["scale", "zero", "mean", "resample", "add", "inject"]
 EDIT_MODES: tuple[str, ...] = get_args(EditMode)
 
 
@@ -35,8 +35,9 @@ class HeadEdit:
     layer, head
         Which head (query head for GQA models).
     mode
-        ``"scale"``, ``"zero"``, ``"mean"``, ``"resample"``, ``"patch"``, ``"add"`` or
-        ``"inject"``.
+        ``"scale"``, ``"zero"``, ``"mean"``, ``"resample"``, ``"add"`` or ``"inject"``
+        (``"patch"`` is read as ``"resample"``: activation patching is resampling a head's z
+        from the clean prompt, one behaviour with one name).
     alpha
         The factor for ``"scale"``, the size of ``vector`` for ``"add"`` and the mixing
         weight for ``"inject"`` (finite). Ignored by the other modes.
@@ -49,7 +50,7 @@ class HeadEdit:
         ``"mean"`` only: mean per position (prompts must be as long as the edited prompt)
         instead of pooled over positions.
     source
-        The prompt whose z replaces this head's z for ``"resample"`` and ``"patch"``.
+        The prompt whose z replaces this head's z for ``"resample"``.
     vector
         ``"add"`` only: v, as many numbers as the head's width (z + α·v).
     """
@@ -65,7 +66,8 @@ class HeadEdit:
     vector: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        check_head(self.layer, self.head)
+        check_pair(self.layer, self.head)
+        object.__setattr__(self, "mode", MODE_ALIASES.get(self.mode, self.mode))
         if self.mode not in EDIT_MODES:
             raise ValueError(f"unknown mode {self.mode!r}; valid modes: {', '.join(EDIT_MODES)}")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
@@ -101,14 +103,14 @@ class HeadEdit:
             object.__setattr__(self, "vector", vector)
         elif self.vector is not None:
             raise ValueError(f"vector= belongs to mode 'add', not {self.mode!r}")
-        elif self.mode in ("resample", "patch"):
+        elif self.mode == "resample":
             if not isinstance(self.source, str) or not self.source:
                 raise ValueError(f"mode {self.mode!r} needs source=<prompt>, a non-empty string")
 
     @property
     def replaces(self) -> bool:
-        """True for modes that replace z (mean, resample, patch) rather than scale it."""
-        return self.mode in ("mean", "resample", "patch")
+        """True for modes that replace z (mean, resample) rather than scale it."""
+        return self.mode in ("mean", "resample")
 
     @property
     def is_identity(self) -> bool:
@@ -131,6 +133,6 @@ class HeadEdit:
         if self.mode == "mean":
             out["reference"] = list(self.reference or ())
             out["per_position"] = self.per_position
-        if self.mode in ("resample", "patch"):
+        if self.mode == "resample":
             out["source"] = self.source
         return out

@@ -17,19 +17,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 
 from headwidgets.engine.forward import PaddingSide
+from headwidgets.vocab import NO_INTERVENTION, Prompt, check_head_list
 
 if TYPE_CHECKING:
     import torch
 
     from headwidgets.engine.forward import Batch
 
-Prompt = str | Sequence[int]
-Prompts = Prompt | Sequence[Prompt]
 Reduce = Literal["mean", "median"]
 T = TypeVar("T")
-
-NO_INTERVENTION = '{"edits":[]}'
-"""``Intervention().to_json()``: the attr of scores computed on unedited runs."""
 
 
 @dataclass(frozen=True)
@@ -331,25 +327,11 @@ def position_cube(
 
 
 def head_list(hm: Any, heads: Iterable[tuple[int, int]] | None) -> list[tuple[int, int]]:
-    """All heads (layer-major) or the given (layer, head) pairs, validated and sorted."""
+    """All heads (layer-major) or the given heads, validated and sorted."""
     n_layers, n_heads = int(hm.n_layers), int(hm.n_heads)
     if heads is None:
         return [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
-    pairs = []
-    for item in heads:
-        try:
-            layer, head = (int(x) for x in item)
-        except (TypeError, ValueError):
-            raise ValueError(f"a head is a (layer, head) pair, got {item!r}") from None
-        pairs.append((layer, head))
-    if not pairs:
-        raise ValueError("heads is empty; pass (layer, head) pairs or None for every head")
-    bad = sorted({p for p in pairs if not (0 <= p[0] < n_layers and 0 <= p[1] < n_heads)})
-    if bad:
-        raise ValueError(
-            f"unknown heads {bad}; valid layers are 0..{n_layers - 1}, heads 0..{n_heads - 1}"
-        )
-    return sorted(set(pairs))
+    return [(p.layer, p.head) for p in check_head_list(heads, n_layers, n_heads)]
 
 
 def head_grid(hm: Any, heads: Sequence[tuple[int, int]], values: np.ndarray) -> np.ndarray:

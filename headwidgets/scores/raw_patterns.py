@@ -17,6 +17,7 @@ import numpy as np
 
 from headwidgets.scores import _run
 from headwidgets.scores._run import PaddingSide, Prompt
+from headwidgets.vocab import check_head_list
 
 if TYPE_CHECKING:
     import torch
@@ -31,15 +32,7 @@ def _head_grid(
     layers, n_heads = list(range(hm.n_layers)), int(hm.n_heads)
     if heads is None:
         return layers, list(range(n_heads)), np.ones((len(layers), n_heads), dtype=bool)
-    pairs = {(int(layer), int(head)) for layer, head in heads}
-    if not pairs:
-        raise ValueError("heads is empty; pass (layer, head) pairs or None for all heads")
-    bad = [p for p in pairs if not (0 <= p[0] < hm.n_layers and 0 <= p[1] < n_heads)]
-    if bad:
-        raise ValueError(
-            f"unknown heads {sorted(bad)}; valid layers 0..{hm.n_layers - 1}, "
-            f"heads 0..{n_heads - 1}"
-        )
+    pairs = {(p.layer, p.head) for p in check_head_list(heads, int(hm.n_layers), n_heads)}
     sel_layers = sorted({layer for layer, _ in pairs})
     sel_heads = sorted({head for _, head in pairs})
     asked = np.array([[(la, he) in pairs for he in sel_heads] for la in sel_layers])
