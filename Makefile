@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JSSTAMP := js/node_modules/.installed
-STATIC := headwidgets/static/headwidgets.js
+STATIC := headwidgets/static/headcontrols.js
 # Every package of the development/test environment is pinned in the lock file (`make lock`
 # regenerates it); pyproject.toml keeps ranges for users. torch is the CPU wheel that lies in
 # TORCH_WHEELS (PyPI's Linux torch is a CUDA build of several GB).

@@ -4,7 +4,7 @@
 //   node build.mjs --watch    rebuild on change (use with ANYWIDGET_HMR=1 in the kernel)
 //
 // Each widget gets a self-contained module (anywidget loads one module per widget, so
-// shared code is bundled into each); headwidgets.js holds all of them.
+// shared code is bundled into each), plus the shared stylesheet headwidgets.css.
 import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +12,7 @@ import * as esbuild from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, "..", "headwidgets", "static");
-const entries = ["headgrid", "headcontrols", "outputview", "attentionview", "pathmatrix", "headwidgets"];
+const entries = ["headgrid", "headcontrols", "outputview", "attentionview", "pathmatrix"];
 
 const options = {
   entryPoints: [

@@ -28,7 +28,7 @@ STATIC_FILES = [
     "headcontrols.js",
     "outputview.js",
     "attentionview.js",
-    "headwidgets.js",
+    "pathmatrix.js",
     "headwidgets.css",
 ]
 

@@ -61,7 +61,7 @@ def missing_requirements() -> str | None:
         return "playwright (python) is not installed"
     if not (Path(sys.executable).parent / "jupyter").exists():
         return "jupyter is not installed in this environment"
-    static = ROOT / "headwidgets" / "static" / "headwidgets.js"
+    static = ROOT / "headwidgets" / "static" / "headcontrols.js"
     if not static.exists():
         return f"{static} is not built (make js)"
     return None
