@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from headwidgets import architectures as arch
+from headwidgets import zoo
 from headwidgets.engine.binding import Prompt, Tokens
 from headwidgets.engine.core import Engine, RunResult
 from headwidgets.metrics import Metric, as_metric
@@ -202,7 +203,6 @@ def _resolve_path(name_or_path: str) -> str:
     """A shipped model's directory, else the argument (local directory or hub id)."""
     if os.path.isdir(name_or_path):
         return name_or_path
-    from headwidgets import zoo
 
     try:
         return str(zoo.path(name_or_path))  # type: ignore[attr-defined]

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from headwidgets.scores._run import head_list
+
 __all__ = ["steering_vectors"]
 
 Head = tuple[int, int]
@@ -62,7 +64,6 @@ def steering_vectors(
     >>> sorted(v), len(v[(1, 2)])
     ([(0, 1), (1, 2)], 32)
     """
-    from headwidgets.scores._run import head_list
 
     chosen = head_list(hm, heads)
     means = [_mean_z(hm, prompts, position, name) for prompts, name in _sets(positive, negative)]

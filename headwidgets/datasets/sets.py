@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from headwidgets.datasets import tasks
+from headwidgets.metrics import Metric
 from headwidgets.vocab import DEFAULT_METRIC
 
 __all__ = ["PromptSet", "Prompts", "ioi", "needle_haystack", "repeated_tokens", "successor"]
@@ -88,7 +89,6 @@ class PromptSet:
         >>> ds.metrics()[0].target == ds.targets[0]
         True
         """
-        from headwidgets.metrics import Metric
 
         if self.targets is None:
             raise ValueError(f"the prompt set {self.name!r} has no targets")

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from headwidgets.exercises._check import call, ok, show, unanswered, wrong
+from headwidgets.scores import path_patching
+from headwidgets.steering import steering_vectors
 
 __all__ = ["check_path_normalisation", "check_steering_vector", "show_solution"]
 
@@ -81,7 +83,6 @@ def check_path_normalisation(
     """Exercise 1: ``fn(m_patched, m_clean, m_corrupt)`` -> the path's share of the corruption
     effect; checked on numbers, then on the path ``sender`` → ``input`` of ``receiver`` of one
     prompt pair against ``path_patching(normalize=True)``."""
-    from headwidgets.scores import path_patching
 
     if unanswered(fn):
         return None
@@ -171,7 +172,6 @@ def check_steering_vector(
     """Exercise 2: ``fn(hm, positive, negative, head)`` -> the mean-difference steering vector
     of ``head`` (z at the last position); compared with ``steering_vectors`` on the given sets
     and on sets of unequal size."""
-    from headwidgets.steering import steering_vectors
 
     if unanswered(fn):
         return None

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from headwidgets import Intervention
 from headwidgets.exercises._check import call, ok, show, unanswered, wrong
 
 __all__ = [
@@ -55,7 +56,6 @@ def _pattern(hm: Any, prompt: str, head: Head, spec: Any = None) -> np.ndarray:
 
 
 def _engine_sink(hm: Any, prompt: str, head: Head, beta: float) -> np.ndarray:
-    from headwidgets import Intervention
 
     return _pattern(hm, prompt, head, Intervention.sink({head: beta}))
 
@@ -178,7 +178,6 @@ def check_window(
     keys, ``sinks`` sink) on ``previous_head`` ("0.1"), on the induction heads ("induction"),
     on both or on neither break the second copy (raise its loss by more than ``rise`` nats)?
     ``on_previous`` and ``on_induction``: the second-copy losses measured under each edit."""
-    from headwidgets import Intervention
 
     if unanswered(prediction, on_previous, on_induction):
         return None

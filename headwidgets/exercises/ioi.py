@@ -16,8 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from headwidgets import Intervention
 from headwidgets.exercises._check import call, ok, show, unanswered, wrong
+from headwidgets.scores import activation_patching
 from headwidgets.vocab import parse_head
+from headwidgets.zoo import roles
 
 __all__ = [
     "PLACES",
@@ -82,8 +85,6 @@ def check_logit_diff(fn: Any, hm: Any, ds: Any) -> None:
 def check_normalisation(fn: Any, hm: Any, ds: Any, head: Head) -> None:
     """Exercise 2: ``fn(m_patched, m_clean, m_corrupt)`` -> the fraction of the clean−corrupt
     gap that patching restores; checked on numbers and against the library on ``head``."""
-    from headwidgets import Intervention
-    from headwidgets.scores import activation_patching
 
     if unanswered(fn):
         return None
@@ -124,8 +125,6 @@ def check_normalisation(fn: Any, hm: Any, ds: Any, head: Head) -> None:
 
 def _patching_places(hm: Any, ds: Any, heads: Sequence[Head], n: int = 4) -> dict[Head, str]:
     """For each head, the named position where patching its clean output restores most."""
-    from headwidgets.scores import activation_patching
-    from headwidgets.zoo import roles
 
     totals = {head: np.zeros(len(PLACES)) for head in heads}
     metrics = ds.metrics()

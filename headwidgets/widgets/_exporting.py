@@ -29,6 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
+from headwidgets.cubes import as_cube, check_cube
+from headwidgets.figures import figure_metadata, head_heatmap
+from headwidgets.figures.provenance import remember
+from headwidgets.figures.style import font_size_px, house_style
 from headwidgets.vocab import NO_INTERVENTION
 from headwidgets.widgets.live import summarize
 
@@ -60,7 +64,6 @@ def view_cube(cube: xr.DataArray, intervention: Intervention | None = None) -> x
     when it named edits, is kept as ``cube_intervention``. A cube that names no intervention
     gets the empty spec: the grid shows it unedited.
     """
-    from headwidgets.cubes import as_cube, check_cube
 
     named = "intervention" in cube.attrs
     cube = as_cube(cube)
@@ -149,8 +152,6 @@ def add_caption(
     """
     from bokeh.models.annotations import Title
 
-    from headwidgets.figures.style import font_size_px, house_style
-
     s = house_style(style)
     font_px = font_size_px(s["tick_font_size"])
     max_chars = int((fig.width - 12) / (0.55 * font_px))
@@ -180,8 +181,6 @@ def view_figure(
     **options: Any,
 ) -> Any:
     """The heatmap of a grid's view: ``head_heatmap`` with the selection, plus the caption."""
-    from headwidgets.figures import figure_metadata, head_heatmap
-    from headwidgets.figures.provenance import remember
 
     applied = edits_applied(cube, intervention) if intervention is not None else None
     data = view_cube(cube, intervention)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import traitlets
 
-from headwidgets.interventions import Intervention
+from headwidgets.interventions import Intervention, check_spec
 from headwidgets.vocab import check_heads
 from headwidgets.widgets._base import LiveWidget
 from headwidgets.widgets._common import css, esm, float32_buffer
@@ -105,7 +105,6 @@ class AttentionView(LiveWidget):
 
     @traitlets.validate("intervention")
     def _check_intervention(self, proposal: Any) -> Intervention:
-        from headwidgets.interventions import check_spec
 
         check_spec(proposal["value"], self.hm.n_layers, self.hm.n_heads)
         return proposal["value"]

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from headwidgets.metrics import Metric
+from headwidgets.model import HeadModel, load
 from headwidgets.vocab import default_metric, default_metrics
 from headwidgets.widgets.attentionview import AttentionView
 from headwidgets.widgets.headcontrols import HeadControls
@@ -332,7 +333,6 @@ def explore(
     >>> hw.explore("circuits-4l", "When Mary and John went to the store, John gave a drink to",
     ...            target=" Mary", distractor=" John")                   # doctest: +SKIP
     """
-    from headwidgets.model import HeadModel, load
 
     if isinstance(model, str):
         model = load(model)

@@ -11,6 +11,7 @@ import traitlets
 import xarray as xr
 
 from headwidgets.cubes import as_cube
+from headwidgets.figures import export
 from headwidgets.interventions import Intervention
 from headwidgets.vocab import check_heads
 from headwidgets.widgets._base import LiveWidget
@@ -221,7 +222,6 @@ class HeadGrid(LiveWidget):
         >>> grid.export("loss.svg")                                         # doctest: +SKIP
         PosixPath('loss.svg')
         """
-        from headwidgets.figures import export
 
         exporting = {key: kwargs.pop(key) for key in EXPORT_OPTIONS if key in kwargs}
         target = Path(path if path is not None else self.export_path or "headwidgets.svg")

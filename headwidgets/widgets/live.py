@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from headwidgets.engine.refresh import Refresher
 from headwidgets.interventions import AttentionEdit
 from headwidgets.vocab import ATTENTION_SYMBOLS, head_label
 
@@ -147,8 +148,6 @@ class LiveRun:
             self._graphed = False
             if self.hm.device.type == "cuda":
                 try:
-                    from headwidgets.engine.refresh import Refresher
-
                     self._graphed = Refresher(self.hm, self.prompt, logits_to_keep=None)
                 except Exception:  # an optimisation only: the eager path is always there
                     self._graphed = False

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import traitlets
 
-from headwidgets.interventions import Intervention
+from headwidgets.interventions import Intervention, check_spec
+from headwidgets.metrics import as_metric
 from headwidgets.vocab import METRIC_KINDS, METRIC_LABELS, default_metrics
 from headwidgets.widgets._base import LiveWidget, error_text
 from headwidgets.widgets._common import css, esm, finite_or_none, float32_buffer
@@ -144,7 +145,6 @@ class OutputView(LiveWidget):
 
     @traitlets.validate("intervention")
     def _check_intervention(self, proposal: Any) -> Intervention:
-        from headwidgets.interventions import check_spec
 
         spec = proposal["value"]
         check_spec(spec, self.hm.n_layers, self.hm.n_heads)
@@ -176,7 +176,6 @@ class OutputView(LiveWidget):
 
     def metric_objects(self) -> list[Metric]:
         """The Metric objects behind :attr:`metrics`."""
-        from headwidgets.metrics import as_metric
 
         out = []
         for kind in self.metrics:

@@ -13,6 +13,7 @@ import traitlets
 import xarray as xr
 
 from headwidgets.interventions import Intervention
+from headwidgets.metrics import as_metric
 from headwidgets.scores.circuits import path_patching
 from headwidgets.scores.paths import DIRECT, INPUTS, path_intervention
 from headwidgets.vocab import check_head
@@ -120,7 +121,6 @@ class PathMatrix(anywidget.AnyWidget):
         path: Any = None,
         live: LiveRun | None = None,
     ) -> None:
-        from headwidgets.metrics import as_metric
 
         hm.require_lm_head("the PathMatrix (path patching)")
         self.hm, self.clean, self.corrupt = hm, clean, corrupt

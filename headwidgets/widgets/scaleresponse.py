@@ -17,6 +17,10 @@ import numpy as np
 import traitlets
 import xarray as xr
 
+from headwidgets.figures import HOUSE_STYLE, scale_response
+from headwidgets.figures.style import house_style, styled_figure
+from headwidgets.metrics import as_metric
+from headwidgets.scores.causal import scale_response as sweep
 from headwidgets.vocab import check_head, head_label
 from headwidgets.widgets._base import error_text
 from headwidgets.widgets.live import defer
@@ -127,8 +131,6 @@ class ScaleResponseView(ipywidgets.VBox):
     ) -> None:
         from jupyter_bokeh import BokehModel
 
-        from headwidgets.metrics import as_metric
-
         self.hm = hm
         self.prompt = prompt
         self.metric = as_metric(metric, **metric_kwargs)
@@ -205,7 +207,6 @@ class ScaleResponseView(ipywidgets.VBox):
 
     # -- drawing -------------------------------------------------------------------------
     def _redraw(self) -> None:
-        from headwidgets.figures import scale_response
 
         self._pending = False
         key = (self.together, tuple(self.heads))
@@ -229,7 +230,6 @@ class ScaleResponseView(ipywidgets.VBox):
 
     def _curves(self, heads: list[tuple[int, int]]) -> list[Line]:
         """(label, heads, 1-D curve) per line; computes what the cache lacks in one pass."""
-        from headwidgets.scores.causal import scale_response as sweep
 
         if not heads:
             return []
@@ -257,8 +257,6 @@ class ScaleResponseView(ipywidgets.VBox):
 
     def _placeholder(self) -> Any:
         from bokeh.models.annotations import Label
-
-        from headwidgets.figures.style import house_style, styled_figure
 
         s = house_style(None)
         fig = styled_figure(s, self.size[0], self.size[1], None)
@@ -316,7 +314,6 @@ class ScaleResponseView(ipywidgets.VBox):
         return values.pop() if len(values) == 1 else None
 
     def _move_markers(self) -> None:
-        from headwidgets.figures import HOUSE_STYLE
 
         if self.markers is None:
             return

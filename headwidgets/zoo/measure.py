@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from headwidgets import Intervention, scores
 from headwidgets.datasets import tasks
-from headwidgets.zoo import roles
+from headwidgets.scores.attribution import direct_logit_attribution
+from headwidgets.zoo import MODELS, roles
 
 __all__ = ["SEED", "main", "measure", "measure_circuits", "measure_induction"]
 
@@ -63,7 +65,6 @@ def _copy_losses(hm: Any, prompts: list[str], n: int, intervention: Any = None) 
 
 def measure_induction(hm: Any, n: int = 30, n_prompts: int = 24) -> dict[str, Any]:
     """Scores and ablations of ``induction-2l`` on BOS + R + R (len(R) = ``n``)."""
-    from headwidgets import Intervention, scores
 
     prompts = tasks.repeated_tokens(n_prompts, n, seed=SEED, vocab="induction-2l")
     prev = _grid(scores.previous_token(hm, prompts, reduce="mean"))
@@ -111,7 +112,6 @@ def _next_token(hm: Any, items: list[dict], intervention: Any = None) -> dict[st
 
 
 def _dla(hm: Any, items: list[dict]) -> list[list[float]]:
-    from headwidgets.scores.attribution import direct_logit_attribution
 
     cube = direct_logit_attribution(
         hm,
@@ -138,7 +138,6 @@ def _attention_to(hm: Any, items: list[dict], word_key: str) -> list[list[float]
 
 
 def _ablation_grid(hm: Any, items: list[dict], key: str) -> list[list[float]]:
-    from headwidgets import Intervention
 
     base = _next_token(hm, items)[key]
     return [
@@ -156,7 +155,6 @@ _PAIRS = [("end", "article"), ("end", "end"), ("article", "s2"), ("article", "ve
 def _ioi_roles(hm: Any, items: list[dict]) -> dict[str, Any]:
     """Split DLA, attention between named positions, position-restricted ablations, the MLPs'
     direct effects, backup and a random-head control (see :mod:`headwidgets.zoo.roles`)."""
-    from headwidgets import Intervention, scores
 
     split = roles.split_dla(hm, items)
     direct = roles.heads_above(split["io_s"], roles.DLA_THRESHOLD)
@@ -210,7 +208,6 @@ def _ioi_roles(hm: Any, items: list[dict]) -> dict[str, Any]:
 
 def measure_circuits(hm: Any, n_ioi: int = 200) -> dict[str, Any]:
     """IOI, successor and induction measurements of ``circuits-4l``."""
-    from headwidgets import Intervention, scores
 
     held = tasks.ioi_prompts(n_ioi, seed=SEED, split="heldout")
     train = tasks.ioi_prompts(n_ioi, seed=SEED, split="train")
@@ -275,7 +272,6 @@ def _print(result: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point (``python -m headwidgets.zoo.measure``)."""
-    from headwidgets.zoo import MODELS
 
     parser = argparse.ArgumentParser(prog="python -m headwidgets.zoo.measure", description=__doc__)
     parser.add_argument("model", choices=["all", *MODELS])

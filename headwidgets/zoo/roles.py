@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from headwidgets import Intervention
+from headwidgets.scores.attribution import direct_effects, direct_logit_attribution
+
 __all__ = [
     "ABLATION_THRESHOLD",
     "DLA_THRESHOLD",
@@ -84,7 +87,6 @@ def heads_above(grid: Grid, threshold: float) -> list[Head]:
 
 def split_dla(hm: Any, items: Sequence[dict[str, str]]) -> dict[str, Grid]:
     """Mean DLA per head for IO − S, IO − C and S − C (C: the neutral third name)."""
-    from headwidgets.scores.attribution import direct_logit_attribution
 
     prompts = [item["prompt"] for item in items]
     names = {key: [" " + item[key] for item in items] for key in ("io", "s", "c")}
@@ -101,7 +103,6 @@ def mlp_direct_effects(
     hm: Any, items: Sequence[dict[str, str]], intervention: Any = None
 ) -> dict[str, list[float]]:
     """Mean direct effect of each layer's MLP on IO − S, IO − C and S − C."""
-    from headwidgets.scores.attribution import direct_effects
 
     sums: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(hm.n_layers))
     for item in items:
@@ -163,8 +164,6 @@ def logit_diffs(
     """logit(IO) − logit(S) at the last position of each item, with ``heads`` zero-ablated
     (at every position, or only at the named position ``at``)."""
     import torch
-
-    from headwidgets import Intervention
 
     out = np.zeros(len(items))
     for (end, position), indices in _groups(hm, items, at or "end").items():
