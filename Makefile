@@ -69,8 +69,8 @@ demo: setup
 # pip cap on torch if there is one.
 NEWEST := .venv-newest
 NEWEST_PKGS := torch transformers accelerate anywidget ipywidgets bokeh xarray
-NEWEST_TESTS := tests/test_engine.py tests/engine tests/test_attention_edits.py \
-  tests/test_positions.py tests/test_widgets.py tests/test_errors.py \
+NEWEST_TESTS := tests/interventions tests/engine \
+  tests/test_widgets.py tests/test_errors.py \
   tests/test_notebooks.py::test_notebook_runs_top_to_bottom[01_quickstart]
 
 export VERSIONS := import importlib.metadata as m; print('versions:', ', '.join(p + ' ' + m.version(p) for p in '$(NEWEST_PKGS)'.split()))
