@@ -134,12 +134,38 @@ def find_blocks(model: nn.Module, n_layers: int) -> tuple[str, list[nn.Module]]:
     )
 
 
+FINAL_NORMS = ("ln_f", "norm", "final_layer_norm", "final_norm", "final_layernorm")
+"""Names of the norm between the last block and the unembedding (on the blocks' parent)."""
+INPUT_NORMS = ("ln_1", "input_layernorm", "attention_norm", "ln_attn", "self_attn_layer_norm")
+"""Names of a block's norm in front of attention."""
+
+
+def is_conv1d(module: nn.Module) -> bool:
+    """GPT-2's ``Conv1D``: a Linear whose weight is stored (in, out)."""
+    return type(module).__name__ == "Conv1D"
+
+
+def linear_weight(module: nn.Module) -> Any:
+    """The (out, in) weight of a Linear-like projection (nn.Linear or GPT-2's Conv1D)."""
+    weight: Any = module.weight
+    return weight.T if is_conv1d(module) else weight
+
+
 def projection_in_features(module: nn.Module) -> int | None:
     """Input width of a Linear-like projection (nn.Linear or GPT-2's Conv1D)."""
     width: Any = getattr(module, "in_features", None)
-    if width is None and type(module).__name__ == "Conv1D":
+    if width is None and is_conv1d(module):
         width = getattr(module, "nx", None)
     return None if width is None else int(width)
+
+
+def first_module(parent: nn.Module, names: tuple[str, ...]) -> nn.Module | None:
+    """The first of ``names`` that ``parent`` has as a submodule (norm lookups), else None."""
+    for name in names:
+        module = getattr(parent, name, None)
+        if module is not None:
+            return module  # type: ignore[no-any-return]
+    return None
 
 
 def generic_spec(block: nn.Module, width: int) -> ArchSpec | None:
@@ -222,8 +248,7 @@ def resolve(model: nn.Module) -> Layout:
             f"{type(model).__name__}: the output projection {spec.out_proj!r} takes {width} "
             f"inputs, not a multiple of {n_heads} heads."
         )
-    weight: Any = out_proj.weight
-    d_model = int(weight.shape[1] if type(out_proj).__name__ == "Conv1D" else weight.shape[0])
+    d_model = int(linear_weight(out_proj).shape[0])
     n_kv = _config_value(config, _KV_KEYS) or n_heads
     if n_heads % n_kv:
         raise UnsupportedArchitectureError(

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from headwidgets import architectures as arch
 from headwidgets import interventions as iv
 from headwidgets.engine.binding import Binding, Prompt
 from headwidgets.interventions import compile_vectors
@@ -203,9 +204,8 @@ class Sites(Binding):
     # -- weights -----------------------------------------------------------------------
     def out_proj_weight(self, layer: int) -> torch.Tensor:
         """W_O of one layer, (d_model, H·D) in nn.Linear convention (y = W z)."""
-        proj = self.out_projs[layer]
-        weight: torch.Tensor = proj.weight
-        return weight.T if type(proj).__name__ == "Conv1D" else weight
+        weight: torch.Tensor = arch.linear_weight(self.out_projs[layer])
+        return weight
 
     def unembed(self) -> torch.Tensor:
         """W_U: (V, d_model), the rows that map the final residual to logits."""
@@ -219,8 +219,4 @@ class Sites(Binding):
         """The norm applied to the residual stream before the unembedding, if any."""
         parent = self.layout.blocks_path.rsplit(".", 1)[0] if "." in self.layout.blocks_path else ""
         base = self.model.get_submodule(parent) if parent else self.model
-        for name in ("ln_f", "norm", "final_layer_norm", "final_norm", "final_layernorm"):
-            module = getattr(base, name, None)
-            if module is not None:
-                return module
-        return None
+        return arch.first_module(base, arch.FINAL_NORMS)

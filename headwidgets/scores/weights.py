@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from headwidgets.architectures import INPUT_NORMS, first_module, get_module, linear_weight
 from headwidgets.scores import _run
 
 if TYPE_CHECKING:
@@ -35,13 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ov_copying", "ov_eigenvalues", "value_weight"]
 
-_INPUT_NORMS = ("ln_1", "input_layernorm", "attention_norm", "ln_attn", "self_attn_layer_norm")
-
 
 def _linear_weight(module: Any) -> torch.Tensor:
-    """(out, in) weight of an nn.Linear or GPT-2 Conv1D."""
-    weight = module.weight.detach()
-    return weight.T if type(module).__name__ == "Conv1D" else weight
+    """(out, in) weight of an nn.Linear or GPT-2 Conv1D, detached."""
+    weight: torch.Tensor = linear_weight(module).detach()
+    return weight
 
 
 def value_weight(hm: Any, layer: int) -> torch.Tensor:
@@ -56,7 +55,6 @@ def value_weight(hm: Any, layer: int) -> torch.Tensor:
     >>> value_weight(hw.load("circuits-4l"), 0).shape   # 2 kv heads of 32
     torch.Size([64, 128])
     """
-    from headwidgets.architectures import get_module
 
     block = list(hm.model.get_submodule(hm.layout.blocks_path))[layer]
     paths = hm.layout.spec.qkv
@@ -99,11 +97,7 @@ def _norm_gain(hm: Any, norm: Any) -> tuple[np.ndarray, bool]:
 
 def _input_norm(hm: Any, layer: int) -> Any:
     block = list(hm.model.get_submodule(hm.layout.blocks_path))[layer]
-    for name in _INPUT_NORMS:
-        module = getattr(block, name, None)
-        if module is not None:
-            return module
-    return None
+    return first_module(block, INPUT_NORMS)
 
 
 def _center(x: np.ndarray, axis: int) -> np.ndarray:
