@@ -6,6 +6,7 @@ the numbers are meaningless); one test runs the real entry point in a subprocess
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -331,3 +332,28 @@ def test_python_dash_m_help_runs_in_a_subprocess() -> None:
         )
         assert done.returncode == 0, done.stderr
         assert "usage: headwidgets" in done.stdout and "examples:" in done.stdout
+
+
+def test_an_offline_hub_load_sets_hf_hub_offline_for_that_load_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+
+    from headwidgets.cli import _common
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(_common, "hub_reachable", lambda timeout=3.0: False)
+    seen = []
+
+    def fake_load(name: str, **kwargs: object) -> None:
+        seen.append(os.environ.get("HF_HUB_OFFLINE"))
+        raise OSError("not in the local cache")
+
+    monkeypatch.setattr("headwidgets.load", fake_load)
+    args = argparse.Namespace(
+        model="someone/not-cached", quiet=True, device=None, dtype=None, device_map=None
+    )
+    with pytest.raises(_common.CLIError, match="not found on the Hugging Face hub"):
+        _common.load_model(args)
+    assert seen == ["1"]  # the load ran offline (no ~30 s of retries) ...
+    assert "HF_HUB_OFFLINE" not in os.environ  # ... and the process did not stay offline

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,12 @@ def load_model(args: argparse.Namespace) -> Any:
     from headwidgets import zoo
 
     name = args.model
+    offline = False
     if name in zoo.MODELS:
         zoo.path(name)  # a clear error when the shipped weights are missing
     elif not Path(name).is_dir() and not hub_reachable():
         # a hub id without network: use the local cache only, instead of ~30 s of retries
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        offline = True
     log(args, f"loading {name} ...")
     if args.quiet:
         from transformers.utils import logging as hf_logging
@@ -39,7 +41,8 @@ def load_model(args: argparse.Namespace) -> Any:
         hf_logging.disable_progress_bar()
     start = time.perf_counter()
     try:
-        hm = hw.load(name, device=args.device, dtype=args.dtype, device_map=args.device_map)
+        with _hub_offline(offline):
+            hm = hw.load(name, device=args.device, dtype=args.dtype, device_map=args.device_map)
     except OSError as exc:
         shipped = ", ".join(zoo.MODELS)
         raise CLIError(
@@ -52,6 +55,19 @@ def load_model(args: argparse.Namespace) -> Any:
         f"({time.perf_counter() - start:.1f} s)",
     )
     return hm
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool) -> Iterator[None]:
+    """``HF_HUB_OFFLINE=1`` for this load only (when asked), the variable restored after."""
+    before = os.environ.get("HF_HUB_OFFLINE")
+    if offline and before is None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if offline and before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
