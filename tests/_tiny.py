@@ -172,3 +172,16 @@ def prompt(n: int = 12, seed: int = 0) -> str:
 
     rng = random.Random(seed)
     return " ".join(f"w{rng.randrange(VOCAB - 4)}" for _ in range(n))
+
+
+def hook_count(model: Any) -> int:
+    """Forward, pre-forward and backward hooks registered anywhere in ``model``."""
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        for m in model.modules()
+    )
+
+
+def checksum(model: Any) -> list[Any]:
+    """A copy of every parameter (compare with ``torch.equal`` to prove nothing changed)."""
+    return [p.detach().clone() for p in model.parameters()]

@@ -14,8 +14,7 @@ import headwidgets as hw
 from headwidgets import HeadEdit, Intervention, Metric
 from headwidgets.architectures import UnsupportedArchitectureError
 from headwidgets.interventions import AttentionEdit, VectorEdit
-from tests._tiny import prompt, tiny, tiny_model, word_tokenizer
-from tests.test_engine import checksum, hook_count
+from tests._tiny import checksum, hook_count, prompt, tiny, tiny_model, word_tokenizer
 
 HM = tiny("gpt2")
 

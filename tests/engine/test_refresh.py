@@ -32,7 +32,7 @@ def test_refresher_equals_a_plain_run_for_every_kind_of_edit_in_sequence(arch: s
 
 
 def test_refresher_leaves_no_hooks_behind() -> None:
-    from tests.test_engine import hook_count
+    from tests._tiny import hook_count
 
     hm = tiny("gpt2")
     before = hook_count(hm.model)

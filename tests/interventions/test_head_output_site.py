@@ -10,18 +10,7 @@ import torch
 import headwidgets as hw
 from headwidgets import Intervention
 from headwidgets._compat import call_offset, output_cache
-from tests._tiny import ARCHS, prompt, tiny, tiny_model, word_tokenizer
-
-
-def hook_count(model: torch.nn.Module) -> int:
-    return sum(
-        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-        for m in model.modules()
-    )
-
-
-def checksum(model: torch.nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in model.parameters()]
+from tests._tiny import ARCHS, checksum, hook_count, prompt, tiny, tiny_model, word_tokenizer
 
 
 def zero_head_weights(hm: hw.HeadModel, layer: int, head: int) -> torch.nn.Module:
