@@ -111,7 +111,7 @@ def _next_token(hm: Any, items: list[dict], intervention: Any = None) -> dict[st
 
 
 def _dla(hm: Any, items: list[dict]) -> list[list[float]]:
-    from headwidgets.scores.attribution import direct_logit_attribution
+    from headwidgets.scores.direct import direct_logit_attribution
 
     cube = direct_logit_attribution(
         hm,

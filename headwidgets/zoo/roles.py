@@ -84,7 +84,7 @@ def heads_above(grid: Grid, threshold: float) -> list[Head]:
 
 def split_dla(hm: Any, items: Sequence[dict[str, str]]) -> dict[str, Grid]:
     """Mean DLA per head for IO − S, IO − C and S − C (C: the neutral third name)."""
-    from headwidgets.scores.attribution import direct_logit_attribution
+    from headwidgets.scores.direct import direct_logit_attribution
 
     prompts = [item["prompt"] for item in items]
     names = {key: [" " + item[key] for item in items] for key in ("io", "s", "c")}
@@ -101,7 +101,7 @@ def mlp_direct_effects(
     hm: Any, items: Sequence[dict[str, str]], intervention: Any = None
 ) -> dict[str, list[float]]:
     """Mean direct effect of each layer's MLP on IO − S, IO − C and S − C."""
-    from headwidgets.scores.attribution import direct_effects
+    from headwidgets.scores.direct import direct_effects
 
     sums: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(hm.n_layers))
     for item in items:
