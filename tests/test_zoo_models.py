@@ -87,7 +87,7 @@ def _logit_diffs(hm, items: list[dict], intervention=None):
 def _mean_dla(hm, items: list[dict]):
     """(L, H) direct logit attribution to logit[IO] - logit[S] at the last position, mean."""
     try:
-        from headwidgets.scores.attribution import direct_logit_attribution
+        from headwidgets.scores.direct import direct_logit_attribution
     except ImportError:  # pragma: no cover - fallback while the scores package is absent
         return _mean_dla_by_hand(hm, items)
     cube = direct_logit_attribution(

@@ -34,7 +34,7 @@ CAUSAL_SCORES = (
 
 
 def pattern_names() -> tuple[str, ...]:
-    from headwidgets.scores.patterns import STATISTICS
+    from headwidgets.scores.statistics import STATISTICS
 
     return tuple(STATISTICS)
 

@@ -4,7 +4,8 @@
   (:func:`ioi`, :func:`successor`, :func:`repeated_tokens`, :func:`needle_haystack`) for any
   model;
 - :mod:`headwidgets.datasets.tasks` — the seeded generators the shipped models were trained
-  and measured with (IOI templates and names, successor runs, the zoo vocabularies).
+  and measured with (IOI templates and names, successor runs, the zoo vocabularies), on the
+  word lists and templates of :mod:`headwidgets.datasets.words`.
 
 Example
 -------

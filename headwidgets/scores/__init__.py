@@ -32,11 +32,7 @@ Example
 from __future__ import annotations
 
 from headwidgets.scores import reductions
-from headwidgets.scores.attribution import (
-    attribution_patching,
-    direct_effects,
-    direct_logit_attribution,
-)
+from headwidgets.scores.attribution import attribution_patching
 from headwidgets.scores.causal import (
     ablation_effect,
     activation_patching,
@@ -45,6 +41,7 @@ from headwidgets.scores.causal import (
 )
 from headwidgets.scores.circuits import path_patching
 from headwidgets.scores.controls import TopKControl, random_heads, topk_vs_random
+from headwidgets.scores.direct import direct_effects, direct_logit_attribution
 from headwidgets.scores.head_sets import head_set_search
 from headwidgets.scores.inside import attention_sweep, capture, qk_frequency
 from headwidgets.scores.paths import path_intervention

@@ -254,7 +254,7 @@ class _Pair:
         """(S,) effects of the direct paths sender → logits."""
         import torch
 
-        from headwidgets.scores.attribution import _norm_map
+        from headwidgets.scores.direct import _norm_map
 
         hm = self.hm
         if getattr(hm.model.config, "final_logit_softcapping", None):

@@ -73,7 +73,7 @@ def path_intervention(
     >>> spec = path_intervention(hm, "ba be bi bo ba be bi", "ba be bi bo bu be bi",
     ...                          (0, 1), "logits")
     >>> [(e.layer, e.head, e.mode) for e in spec.edits][:2]
-    [(0, 1, 'resample'), (1, 0, 'patch')]
+    [(0, 1, 'resample'), (1, 0, 'resample')]
     """
     s_layer, s_head = _run.head_list(hm, [sender])[0]
     n_tokens = len(hm.tokenize(clean))

@@ -118,7 +118,7 @@ def retrieval(
     >>> retrieval(hm, hw.datasets.needle_haystack(2, hm=hm)).dims
     ('layer', 'head', 'prompt')
     """
-    from headwidgets.scores.patterns import _INFO
+    from headwidgets.scores.statistics import STATISTIC_INFO
 
     if not hm.is_causal:
         raise ValueError("the retrieval score needs a causal (generating) model")
@@ -143,7 +143,7 @@ def retrieval(
         return red.retrieval_hits(A, steps[p])
 
     values = _run.stream(hm, rows, {"retrieval": hits}, batch_size, padding_side, progress)
-    info = _INFO["retrieval"]
+    info = STATISTIC_INFO["retrieval"]
     attrs = _run.score_attrs(
         hm,
         "retrieval: argmax attention on the copied needle token",

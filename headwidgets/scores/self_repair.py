@@ -88,7 +88,7 @@ def self_repair(
     from headwidgets.cubes import make_cube
     from headwidgets.interventions import Intervention
     from headwidgets.metrics import as_metric
-    from headwidgets.scores.attribution import _decompose
+    from headwidgets.scores.direct import _decompose
 
     prompts, _ = _run.as_prompt_list(prompt)
     if not all(isinstance(p, str) for p in prompts):

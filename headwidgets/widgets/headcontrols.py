@@ -17,30 +17,24 @@ import numpy as np
 import traitlets
 import xarray as xr
 
-from headwidgets.interventions import (
-    AttentionEdit,
-    AttentionSiteError,
-    HeadEdit,
-    Intervention,
-    check_dispatch,
-)
-from headwidgets.vocab import (
-    ATTENTION_MODES,
-    DEFAULT_MODE,
-    MODE_ALIASES,
-    MODES,
-    check_head,
-    check_heads,
-    mode_rows,
-)
+from headwidgets.interventions import AttentionSiteError, Intervention, check_dispatch
+from headwidgets.vocab import check_head, check_heads, mode_rows
 from headwidgets.widgets._base import LiveWidget
 from headwidgets.widgets._common import css, esm
+from headwidgets.widgets._controls import (
+    CONTROL_MODES,
+    attention_control,
+    check_control,
+    controls_intervention,
+    default_control,
+    edit_control,
+    unusable_modes,
+)
 
 if TYPE_CHECKING:
     from headwidgets.model import HeadModel
 
-#: modes offered by the menu, in order (``patch`` is ``resample`` from a clean prompt)
-CONTROL_MODES: tuple[str, ...] = tuple(MODES)
+__all__ = ["CONTROL_MODES", "HeadControls"]
 
 
 class HeadControls(LiveWidget):
@@ -194,55 +188,22 @@ class HeadControls(LiveWidget):
     @property
     def intervention(self) -> Intervention:
         """The Intervention the controls describe (heads at their neutral value are left out)."""
-        edits = []
-        attention = []
-        for e in self.edits:
-            layer, head, mode, value = e["layer"], e["head"], e["mode"], e["alpha"]
-            if value == MODES[mode].neutral:
-                continue  # at its neutral value the control edits nothing
-            if mode in ATTENTION_MODES:
-                attention.append(_attention_edit(layer, head, mode, value))
-            elif mode == "scale":
-                edits.append(HeadEdit(layer, head, "scale", value))
-            elif mode == "zero":
-                edits.append(HeadEdit(layer, head, "zero"))
-            elif mode == "mean":
-                edits.append(HeadEdit(layer, head, "mean", reference=tuple(self.reference)))
-            elif mode == "add":
-                vector = self.steering[(layer, head)]
-                edits.append(HeadEdit(layer, head, "add", value, vector=vector))
-            elif mode == "inject":
-                edits.append(HeadEdit(layer, head, "inject", value, reference=self.task_prompts))
-            else:
-                edits.append(HeadEdit(layer, head, "resample", source=self.source))
-        return Intervention(tuple(edits), attention=tuple(attention))
+        return controls_intervention(
+            self.edits,
+            reference=self.reference,
+            source=self.source,
+            steering=self.steering,
+            task_prompts=self.task_prompts,
+        )
 
     @intervention.setter
     def intervention(self, spec: Intervention) -> None:
         if not isinstance(spec, Intervention):
             raise TypeError(f"expected an Intervention, got {type(spec).__name__}")
-        edits = []
-        for pattern in spec.attention:
-            kind = getattr(pattern, "kind", None)
-            if kind not in ATTENTION_MODES or pattern != _attention_edit(
-                pattern.layer, pattern.head, kind, getattr(pattern, "value", 0.0)
-            ):
-                raise ValueError(
-                    f"the attention edit {pattern} has no control; the controls offer "
-                    f"{', '.join(ATTENTION_MODES)} on every query position (mix toward the "
-                    "identity, window with one sink): use hm.intervene for the others"
-                )
-            edits.append(
-                {"layer": pattern.layer, "head": pattern.head, "mode": kind, "alpha": pattern.value}
-            )
+        edits = [attention_control(pattern) for pattern in spec.attention]
         for edit in spec.edits:
-            mode = MODE_ALIASES.get(edit.mode, edit.mode)  # patch: resample from a clean prompt
-            if mode not in CONTROL_MODES:
-                raise ValueError(
-                    f"mode {mode!r} has no control; the controls offer {CONTROL_MODES}"
-                )
-            if edit.positions is not None:
-                raise ValueError("position-restricted edits have no control; use hm.intervene")
+            control = edit_control(edit)
+            mode = control["mode"]
             if mode == "mean" and list(edit.reference or ()) != self.reference:
                 self.reference = list(edit.reference or ())
             if mode == "resample" and edit.source != self.source:
@@ -252,20 +213,20 @@ class HeadControls(LiveWidget):
             if mode == "inject":
                 self.task_prompts = tuple(edit.reference or ())
                 self._update_modes()
-            edits.append(
-                {"layer": edit.layer, "head": edit.head, "mode": mode, "alpha": edit.alpha}
-            )
+            edits.append(control)
         self.edits = edits
 
     def select(self, heads: Iterable[Any]) -> None:
         """Give exactly these heads a control; heads kept keep their settings, new ones α = 1."""
         valid = check_heads(heads, self.hm.n_layers, self.hm.n_heads)
         current = {(e["layer"], e["head"]): e for e in self.edits}
-        self.edits = [current.get((layer, head), _default(layer, head)) for layer, head in valid]
+        self.edits = [
+            current.get((layer, head), default_control(layer, head)) for layer, head in valid
+        ]
 
     def reset(self) -> None:
         """Every head back to α = 1 (untouched); the heads keep their controls."""
-        self.edits = [_default(e["layer"], e["head"]) for e in self.edits]
+        self.edits = [default_control(e["layer"], e["head"]) for e in self.edits]
 
     def ablate_top_k(self, k: int | None = None) -> list[tuple[int, int]]:
         """Zero (α = 0) the k heads with the largest |value| in :attr:`cube`; returns them."""
@@ -279,7 +240,7 @@ class HeadControls(LiveWidget):
         ranked = [int(i) for i in np.argsort(-magnitude, kind="stable")]
         best = [i for i in ranked if np.isfinite(magnitude[i])][:k]
         chosen = [(layers[i // len(heads)], heads[i % len(heads)]) for i in best]
-        self.edits = [_default(layer, head, alpha=0.0) for layer, head in chosen]
+        self.edits = [default_control(layer, head, alpha=0.0) for layer, head in chosen]
         return chosen
 
     def ablate_random(self, k: int | None = None, seed: int | None = None) -> list[tuple[int, int]]:
@@ -296,7 +257,7 @@ class HeadControls(LiveWidget):
         chosen = [(i // self.hm.n_heads, i % self.hm.n_heads) for i in flat]
         with self.hold_trait_notifications():
             self.seed = seed
-            self.edits = [_default(layer, head, alpha=0.0) for layer, head in chosen]
+            self.edits = [default_control(layer, head, alpha=0.0) for layer, head in chosen]
         return chosen
 
     def _check_k(self, k: int | None) -> int:
@@ -312,36 +273,10 @@ class HeadControls(LiveWidget):
         out: list[dict[str, Any]] = []
         seen: dict[tuple[int, int], int] = {}
         for item in proposal["value"]:
-            if not isinstance(item, dict):
-                raise ValueError(f"an edit is a dict with layer, head, mode, alpha; got {item!r}")
-            unknown = set(item) - {"layer", "head", "mode", "alpha"}
-            if unknown:
-                raise ValueError(
-                    f"unknown edit keys {sorted(unknown)}; expected layer, head, mode, alpha"
-                )
-            layer, head = check_head(
-                (item.get("layer"), item.get("head")), self.hm.n_layers, self.hm.n_heads
+            edit = check_control(
+                item, self.hm.n_layers, self.hm.n_heads, self._modes, self.steering
             )
-            mode = item.get("mode", DEFAULT_MODE)
-            if mode not in CONTROL_MODES:
-                raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(CONTROL_MODES)}")
-            reason = self._modes.get(mode, "")
-            if reason:
-                raise ValueError(reason)
-            if mode == "add" and (layer, head) not in self.steering:
-                raise ValueError(
-                    f"head {(layer, head)} has no steering vector; heads with one: "
-                    f"{sorted(self.steering)}"
-                )
-            alpha = item.get("alpha", 1.0)
-            if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-                raise ValueError(f"alpha must be a number, got {alpha!r}")
-            alpha = 0.0 if mode == "zero" else float(alpha)
-            if not math.isfinite(alpha):
-                raise ValueError(f"alpha must be finite, got {alpha}")
-            if mode in ATTENTION_MODES:
-                _attention_edit(layer, head, mode, alpha)  # the engine's range checks
-            edit = {"layer": layer, "head": head, "mode": mode, "alpha": alpha}
+            layer, head = edit["layer"], edit["head"]
             if (layer, head) in seen:  # a later edit of the same head wins
                 out[seen[(layer, head)]] = edit
             else:
@@ -371,28 +306,13 @@ class HeadControls(LiveWidget):
         self._parameters = mode_rows(
             scale={"low": self.alpha_min, "high": self.alpha_max, "step": self.alpha_step}
         )
-        # what each mode's needs (vocab.Mode.needs) lack here: '' = usable
-        lacking = {
-            "": "",
-            "reference": ""
-            if self.reference
-            else "needs reference prompts: HeadControls(hm, reference=[...])",
-            "source": ""
-            if self.source
-            else "needs a source prompt of the same length: source='...'",
-            "vector": ""
-            if self.steering
-            else "needs steering vectors: HeadControls(hm, steering={(layer, head): v})",
-            "task_prompts": ""
-            if self.task_prompts
-            else "needs few-shot prompts: HeadControls(hm, task_prompts=[...])",
-        }
-        self._modes = {
-            mode.name: inside
-            if mode.site == "attention"
-            else (f"{mode.name} {lacking[mode.needs]}" if lacking[mode.needs] else "")
-            for mode in MODES.values()
-        }
+        self._modes = unusable_modes(
+            inside,
+            reference=self.reference,
+            source=self.source,
+            steering=self.steering,
+            task_prompts=self.task_prompts,
+        )
 
     # -- the live loop -------------------------------------------------------------------
     def _apply_request(self, content: dict[str, Any]) -> None:
@@ -411,20 +331,3 @@ class HeadControls(LiveWidget):
         """Every answer carries the edits Python holds now (the front end adopts them)."""
         self.error = error
         return {"edits": self.edits}
-
-
-def _default(layer: int, head: int, alpha: float | None = None) -> dict[str, Any]:
-    """A new control: the default mode at its neutral value (the head untouched), or α."""
-    value = MODES[DEFAULT_MODE].neutral if alpha is None else alpha
-    return {"layer": layer, "head": head, "mode": DEFAULT_MODE, "alpha": value}
-
-
-def _attention_edit(layer: int, head: int, mode: str, value: float) -> AttentionEdit:
-    """The inside-attention edit a control stands for (it checks the parameter's range)."""
-    if mode == "mix":
-        return AttentionEdit(layer, head, "mix", value, toward="identity")
-    if mode == "window":
-        if value != int(value):
-            raise ValueError(f"window width must be a whole number of keys >= 1, got {value}")
-        return AttentionEdit(layer, head, "window", int(value), sinks=1)
-    return AttentionEdit(layer, head, mode, value)  # type: ignore[arg-type]

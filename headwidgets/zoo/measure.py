@@ -26,7 +26,7 @@ import numpy as np
 
 from headwidgets import Intervention, scores
 from headwidgets.datasets import tasks
-from headwidgets.scores.attribution import direct_logit_attribution
+from headwidgets.scores.direct import direct_logit_attribution
 from headwidgets.zoo import MODELS, roles
 
 __all__ = ["SEED", "main", "measure", "measure_circuits", "measure_induction"]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from headwidgets import Intervention
-from headwidgets.scores.attribution import direct_effects, direct_logit_attribution
+from headwidgets.scores.direct import direct_effects, direct_logit_attribution
 
 __all__ = [
     "ABLATION_THRESHOLD",

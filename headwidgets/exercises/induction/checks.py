@@ -1,12 +1,6 @@
-"""Checks and solutions for ``02_induction_heads.ipynb``.
+"""Checks of the exercises of ``02_induction_heads.ipynb``.
 
-Try the exercises before reading on: the solutions are at the bottom of this file.
-
-A prompt here is BOS + R + R: a sequence R of ``n`` random tokens, repeated once. Positions:
-0 is BOS, 1..n the first copy, n+1..2n the second copy. ``nll[t]`` is the loss of predicting
-token t+1 from position t. Token 1 (after BOS) and token n+1 (the first token of the second
-copy) cannot be predicted from what comes before them, so the losses of the two copies are
-taken over tokens 2..n (``nll[1:n]``) and n+2..2n (``nll[n+1:]``).
+See :mod:`headwidgets.exercises.induction` for the prompts and what a check says.
 """
 
 from __future__ import annotations
@@ -16,7 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from headwidgets.exercises._check import call, ok, show, unanswered, wrong
+from headwidgets.exercises._check import call, ok, unanswered, wrong
+from headwidgets.exercises.induction.reference import (
+    Head,
+    _halves,
+    _heads_above,
+    _induction_under,
+    _nll,
+    _patterns,
+    _period,
+    _reference_scores,
+    copy_losses,
+)
 from headwidgets.vocab import parse_head
 
 __all__ = [
@@ -28,68 +33,7 @@ __all__ = [
     "check_side",
     "check_sides",
     "check_widget",
-    "copy_losses",
-    "show_solution",
 ]
-
-Head = tuple[int, int]
-COUNT = 8  # exercises in the notebook
-
-
-# ---------------------------------------------------------------------------------------------
-# references, computed from the model's own outputs (independent of hw.scores)
-
-
-def _period(hm: Any, prompt: str) -> int:
-    ids = hm.tokenize(prompt).input_ids[0].tolist()
-    n = (len(ids) - 1) // 2
-    if len(ids) != 2 * n + 1 or ids[1 : n + 1] != ids[n + 1 :]:
-        raise ValueError("the prompt is not BOS + R + R")
-    return n
-
-
-def _nll(hm: Any, prompt: str, intervention: Any = None) -> Any:
-    """Per-position loss of one prompt, a torch tensor: ``nll[t]`` predicts token t+1."""
-    out = hm.run(prompt, intervention=intervention)
-    logp = out.logits[0].log_softmax(-1)
-    ids = out.input_ids[0].cpu()
-    return -logp[:-1].gather(-1, ids[1:, None])[:, 0]
-
-
-def _halves(nll: Any, n: int) -> tuple[float, float]:
-    return float(nll[1:n].mean()), float(nll[n + 1 :].mean())
-
-
-def copy_losses(hm: Any, prompts: Sequence[str], intervention: Any = None) -> tuple[float, float]:
-    """Mean loss on the first copy (tokens 2..n) and on the second copy (tokens n+2..2n)."""
-    first, second = [], []
-    for prompt in prompts:
-        halves = _halves(_nll(hm, prompt, intervention), _period(hm, prompt))
-        first.append(halves[0])
-        second.append(halves[1])
-    return float(np.mean(first)), float(np.mean(second))
-
-
-def _patterns(hm: Any, prompt: str) -> np.ndarray:
-    """(layer, head, query, key) attention of one prompt."""
-    return hm.run(prompt, patterns=True).patterns[0].numpy()
-
-
-def _reference_scores(hm: Any, prompts: Sequence[str]) -> dict[str, np.ndarray]:
-    prev, ind = [], []
-    for prompt in prompts:
-        n = _period(hm, prompt)
-        A = _patterns(hm, prompt)
-        q = np.arange(1, A.shape[-1])
-        prev.append(A[:, :, q, q - 1].mean(-1))
-        q2 = np.arange(n + 1, 2 * n + 1)
-        ind.append(A[:, :, q2, q2 - n + 1].mean(-1))
-    return {"previous_token": np.mean(prev, 0), "induction": np.mean(ind, 0)}
-
-
-def _heads_above(values: np.ndarray, threshold: float) -> set[Head]:
-    layers, heads = np.nonzero(values > threshold)
-    return {(int(layer), int(head)) for layer, head in zip(layers, heads, strict=True)}
 
 
 def _as_heads(answer: Any) -> set[Head]:
@@ -111,15 +55,6 @@ def _zeroed(spec: Any) -> dict[Head, tuple[int, ...] | None]:
         wrong("the intervention should only zero heads (mode 'zero', or scale with α = 0)")
     return out
 
-
-def _induction_under(hm: Any, prompts: Sequence[str], spec: Any) -> np.ndarray:
-    """(layer, head) induction scores of ``prompts`` with ``spec`` applied."""
-    with hm.intervene(spec):
-        return _reference_scores(hm, prompts)["induction"]
-
-
-# ---------------------------------------------------------------------------------------------
-# checks
 
 # common wrong slices of Exercise 1, each with what it gets wrong
 _SLICE_MISTAKES: dict[str, Callable[[Any, int], Any]] = {
@@ -406,76 +341,3 @@ def check_widget(explorer: Any, hm: Any, prompt: str, head: Head, induction_head
         f"head {induction_head}'s induction score on this prompt: {before:.2f} -> {after:.2f}; "
         f"{verdict}."
     )
-
-
-def show_solution(number: int) -> None:
-    """Print the solution of exercise ``number``."""
-    show(globals(), number, COUNT)
-
-
-# ---------------------------------------------------------------------------------------------
-# solutions
-
-
-def solution_1(nll: Any, n: int) -> tuple[float, float]:
-    """Exercise 1: skip the two unpredictable tokens (1 and n+1), average each copy."""
-    first = nll[1:n].mean()  # targets 2..n
-    second = nll[n + 1 :].mean()  # targets n+2..2n
-    return float(first), float(second)
-
-
-def solution_2(cubes: dict[str, Any], threshold: float) -> tuple[list[Head], list[Head]]:
-    """Exercise 2: read the heads above the threshold off the score cubes."""
-
-    def above(cube: Any) -> list[Head]:
-        table = cube.to_series()
-        return [(int(layer), int(head)) for (layer, head), v in table.items() if v > threshold]
-
-    return above(cubes["previous_token"]), above(cubes["induction"])
-
-
-def solution_3(pattern: np.ndarray, n: int) -> np.ndarray:
-    """Exercise 3: A[q, q-n+1] for the queries of the second copy, averaged."""
-    q = np.arange(n + 1, 2 * n + 1)
-    return pattern[:, :, q, q - n + 1].mean(-1)
-
-
-def solution_4(induction_heads: Sequence[Head]) -> Any:
-    """Exercise 4: zero-ablate the induction heads."""
-    import headwidgets as hw
-
-    return hw.Intervention.zero(induction_heads)
-
-
-def solution_5(copy_losses: Callable[..., tuple[float, float]], previous_token_heads: Any) -> str:
-    """Exercise 5: measure, then read off which copy got worse."""
-    import headwidgets as hw
-
-    base = copy_losses()
-    ablated = copy_losses(hw.Intervention.zero(previous_token_heads))
-    up = (ablated[0] - base[0] > 0.5, ablated[1] - base[1] > 0.5)
-    return {(False, False): "neither", (True, False): "first", (False, True): "second"}.get(
-        up, "both"
-    )
-
-
-def solution_6(previous_token_heads: Sequence[Head], n: int) -> tuple[Any, Any]:
-    """Exercise 6: the same heads, zeroed at the first copy's or at the second copy's positions."""
-    import headwidgets as hw
-
-    key_side = hw.Intervention.zero(previous_token_heads, positions=range(1, n + 1))
-    query_side = hw.Intervention.zero(previous_token_heads, positions=range(n + 1, 2 * n + 1))
-    return key_side, query_side
-
-
-def solution_7(clean: float, key_side: float, query_side: float) -> str:
-    """Exercise 7: the side whose ablation lowers the induction score more."""
-    return "key" if clean - key_side > clean - query_side else "query"
-
-
-def solution_8(explorer: Any, head: Head, induction_head: Head) -> None:
-    """Exercise 8 (in the widget: select both heads, drag the first one's α to 0)."""
-    import headwidgets as hw
-
-    explorer.controls.select([head, induction_head])
-    explorer.controls.intervention = hw.Intervention.scale({head: 0.0, induction_head: 1.0})
