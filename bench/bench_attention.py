@@ -1,10 +1,11 @@
 """The inside-attention site beside the head-output (z) site on the GPU.
 
 All-heads sweeps as ONE batched forward per shape (rows join at their first edited layer):
-z zero ablation (the default z path: CUDA graph when repeated), sink β = 0 and temperature
-τ = 2 inside attention (eager replay: the attention function recomputes only the edited
-heads, the other heads run the user's sdpa kernel). Target (issue 17): the attention sweeps
-within 2× of the z sweep. Usage (repo root, ``PYTHONPATH=$PWD``):
+z zero ablation, sink β = 0 and temperature τ = 2 inside attention (the attention function
+recomputes only the edited heads, the other heads run the user's sdpa kernel). By default a
+repeated sweep replays a CUDA graph, the attention sweeps too; the ``eager`` rows turn the
+graphs off (``hm.cuda_graphs = False``). Target (issue 17): the attention sweeps within 2× of
+the z sweep. Usage (repo root, ``PYTHONPATH=$PWD``):
 
     python3 bench/bench_attention.py [--device cuda] [--quick]
 """
@@ -47,16 +48,17 @@ def rows(shape: str, device: str, dtype: Any, n_tokens: int, quick: bool, reps: 
             hm.sweep_values(text, metric, batch)
 
         out[f"all-heads sweep, {name} ({len(batch)} rows)"] = timeit(sweep, reps)
-    if device == "cuda":  # the z sweep without its CUDA graph: the same eager path as ours
+    if device == "cuda":  # every sweep without its CUDA graph (eager)
+        for name, batch in specs.items():
 
-        def eager_z() -> None:
-            hm.cuda_graphs = False
-            try:
-                hm.sweep_values(text, metric, specs["z zero"])
-            finally:
-                hm.cuda_graphs = True
+            def eager(batch: list = batch) -> None:
+                hm.cuda_graphs = False
+                try:
+                    hm.sweep_values(text, metric, batch)
+                finally:
+                    hm.cuda_graphs = True
 
-        out[f"all-heads sweep, z zero, eager ({len(heads)} rows)"] = timeit(eager_z, reps)
+            out[f"all-heads sweep, {name}, eager ({len(batch)} rows)"] = timeit(eager, reps)
     z = out[f"all-heads sweep, z zero ({len(heads)} rows)"]["median_ms"]
     for name in ("sink 0", "temperature 2"):
         key = f"all-heads sweep, {name} ({len(heads)} rows)"

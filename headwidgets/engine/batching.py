@@ -127,8 +127,10 @@ class Batching(Sites):
 
             try:
                 with torch.no_grad():
-                    if self.device.type == "cuda" and self._one_device and not patterns:
-                        logits = self._graphs.run(self, tok.input_ids, keep, joins, edits, eager)
+                    if self.device.type == "cuda" and self._one_device:
+                        logits = self._graphs.run(
+                            self, tok.input_ids, keep, joins, edits, eager, patterns
+                        )
                     else:
                         logits = eager()
                     if reduce is None:

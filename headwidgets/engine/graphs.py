@@ -1,10 +1,11 @@
 """CUDA graphs of the engine: a captured forward, replayed with new inputs and edits.
 
 :class:`BatchGraphs` keeps the captured batched forwards of ``hm.run_batch`` (a repeated
-sweep replays one); :func:`capture_graph` captures any fixed-shape forward (the refresh path,
-``engine.refresh.Refresher``, and the benchmarks use it). Nothing here knows a model class: a
-batched forward is described by the bound model it runs (``hm``: its ``model``, ``out_projs``,
-``n_heads``, ``layout`` and the one ``forward``).
+sweep replays one, z edits and inside-attention edits alike); :func:`capture_graph` captures
+any fixed-shape forward (the refresh path, ``engine.refresh.Refresher``, and the benchmarks
+use it). Nothing here knows a model class: a batched forward is described by the bound
+model it runs (``hm``: its ``model``, ``out_projs``, ``n_heads``, ``layout`` and the one
+``forward``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ class BatchGraphs:
     prompts) replays one captured graph: the prompt ids and every edit tensor are copied into
     static buffers first. A shape seen once runs eagerly (capturing costs a few forwards);
     the second time it is captured; at most ``size`` graphs are kept (least recently used).
+
+    Inside-attention edits (an ``interventions.Compiled`` of the chunk, kept between repeated
+    runs by ``hm._compile_attention``) are part of the key by identity: the key holds the
+    object, so its id cannot be reused, and other attention edits never replay its graph.
+    Their device tensors are read by the graph in place (never copied). A shape whose
+    attention edits cannot be captured (a host sync in the attention function) stays eager,
+    silently; the z graphs are unaffected.
     """
 
     def __init__(self, size: int = 2) -> None:
@@ -37,11 +45,16 @@ class BatchGraphs:
         self.cache: LRU[Any, _Captured] = LRU(size)
         """the captured graphs by shape, least recently used first"""
         self._seen: LRU[Any, int] = LRU(64)  # shapes run once (captured the second time)
+        self._eager: LRU[Any, bool] = LRU(64)  # attention shapes that could not be captured
         self.disabled = False
 
     @staticmethod
     def key(
-        ids: torch.Tensor, keep: int, joins: dict[int, int], edits: dict[int, iv.LayerEdit]
+        ids: torch.Tensor,
+        keep: int,
+        joins: dict[int, int],
+        edits: dict[int, iv.LayerEdit],
+        patterns: iv.Compiled | None = None,
     ) -> Any:
         layout = tuple(
             (
@@ -52,7 +65,8 @@ class BatchGraphs:
             )
             for layer, e in sorted(edits.items())
         )
-        return (tuple(ids.shape), keep, tuple(sorted(joins.items())), layout)
+        inside = patterns if patterns else None  # hashed by identity (eq=False)
+        return (tuple(ids.shape), keep, tuple(sorted(joins.items())), layout, inside)
 
     def run(
         self,
@@ -62,24 +76,38 @@ class BatchGraphs:
         joins: dict[int, int],
         edits: dict[int, iv.LayerEdit],
         eager: Any,
+        patterns: iv.Compiled | None = None,
     ) -> torch.Tensor:
-        """The logits of the batched forward, replayed from a graph when one fits."""
-        key = self.key(ids, keep, joins, edits)
+        """The logits of the batched forward, replayed from a graph when one fits.
+
+        ``patterns``: the chunk's inside-attention edits (None or empty: none)."""
+        key = self.key(ids, keep, joins, edits, patterns)
         captured = self.cache.get(key)
-        if captured is None and not self.disabled:
+        if captured is None and not self.disabled and self._capturable(key, patterns):
             seen = (self._seen.get(key) or 0) + 1
             self._seen.put(key, seen)
             if seen >= 2:
                 try:
-                    captured = _Captured(hm, ids, keep, joins, edits)
-                except Exception as err:  # an optimisation only: stay eager from now on
-                    self.disabled = True
-                    warnings.warn(f"CUDA graph capture of sweeps failed ({err})", stacklevel=3)
+                    captured = _Captured(hm, ids, keep, joins, edits, patterns)
+                except Exception as err:  # an optimisation only: stay eager
+                    if patterns:  # expected for some attention edits: this shape stays eager
+                        self._eager.put(key, True)
+                    else:
+                        self.disabled = True
+                        warnings.warn(f"CUDA graph capture of sweeps failed ({err})", stacklevel=3)
                 else:
                     self.cache.put(key, captured)
         if captured is None:
             return eager()  # type: ignore[no-any-return]
         return captured.replay(ids, edits)
+
+    def _capturable(self, key: Any, patterns: iv.Compiled | None) -> bool:
+        """Whether this shape may be captured: attention edits that name keys by token
+        string follow the ids on the host (a sync per forward), and a shape whose capture
+        failed once stays eager."""
+        if not patterns:
+            return True
+        return not patterns.uses_strings and self._eager.get(key) is None
 
 
 class _Captured:
@@ -92,10 +120,12 @@ class _Captured:
         keep: int,
         joins: dict[int, int],
         edits: dict[int, iv.LayerEdit],
+        patterns: iv.Compiled | None = None,
     ) -> None:
         import torch
 
         self.ids = ids.clone()
+        self.patterns = patterns  # read in place by the graph: kept alive with it
         self._sources: dict[int, iv.LayerEdit] = {}  # what each buffer was last copied from
         weights = {layer: hm.out_projs[layer].weight for layer in edits}
         self.buffers = {
@@ -108,6 +138,7 @@ class _Captured:
             with (
                 torch.no_grad(),
                 iv.grow_batch(blocks, joins),
+                hm.attention_site(patterns),
                 iv.apply_placed_edits(
                     hm.model, hm.out_projs, hm.n_heads, self.buffers, track_offset=False
                 ),
