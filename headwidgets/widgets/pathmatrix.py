@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import numpy as np
 import traitlets
 import xarray as xr
@@ -17,6 +16,7 @@ from headwidgets.metrics import as_metric
 from headwidgets.scores.circuits import path_patching
 from headwidgets.scores.paths import DIRECT, INPUTS, path_intervention
 from headwidgets.vocab import check_head
+from headwidgets.widgets._base import LiveWidget
 from headwidgets.widgets._common import css, esm, finite_or_none, float32_buffer
 from headwidgets.widgets.live import LiveRun
 
@@ -28,7 +28,7 @@ ORDER = (*INPUTS, DIRECT)
 """The receiver inputs in display order: q, k, v, then the direct path (``"logits"``)."""
 
 
-class PathMatrix(anywidget.AnyWidget):
+class PathMatrix(LiveWidget):
     """Path-patching effects as a sender × receiver matrix for one receiver input; clicking a
     cell patches THAT path on the clean prompt and measures the metric live.
 
@@ -147,7 +147,7 @@ class PathMatrix(anywidget.AnyWidget):
         if path is not None:
             sender, receiver, chosen = path
             self.path = {"sender": list(sender), "receiver": _label(receiver), "input": chosen}
-        self.on_msg(self._handle_message)
+        self._serve("request", "response", self._click, self._answer)
 
     # -- state ---------------------------------------------------------------------------
     @traitlets.validate("input")
@@ -250,26 +250,14 @@ class PathMatrix(anywidget.AnyWidget):
         return float(self.metric.compute(self.hm, base[None], ids, base[None])[0]), float(value[0])
 
     # -- the browser's requests ----------------------------------------------------------
-    def _handle_message(self, widget: Any, content: Any, buffers: Any) -> None:
-        """A click: patch the path it names (or none) and answer with the new state."""
-        if not isinstance(content, dict) or content.get("type") != "request":
-            return
-        start = time.perf_counter()
-        error = ""
-        try:
-            self.path = content.get("path") or {}
-        except Exception as exc:  # shown in the widget, never lost in a log
-            error = f"{type(exc).__name__}: {exc}"
+    def _click(self, content: dict[str, Any]) -> None:
+        """A click: patch the path it names (or none)."""
+        self.path = content.get("path") or {}
+
+    def _answer(self, fields: dict[str, Any], error: str) -> dict[str, Any]:
+        """Record the outcome (``error``) and answer with the path now patched."""
         self.error = error
-        self.send(
-            {
-                "type": "response",
-                "id": content.get("id"),
-                "ms": (time.perf_counter() - start) * 1000,
-                "error": error or None,
-                "path": self.path,
-            }
-        )
+        return {**fields, "path": self.path}
 
 
 def compute_paths(
