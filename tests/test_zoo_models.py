@@ -16,6 +16,7 @@ pytest.importorskip("transformers")
 import headwidgets as hw  # noqa: E402
 from headwidgets import zoo  # noqa: E402
 from headwidgets.datasets import tasks  # noqa: E402
+from headwidgets.scores.direct import direct_logit_attribution  # noqa: E402
 
 SEED = 424242  # never used by headwidgets.zoo.train
 N_REPEAT = 30  # length of R in BOS + R + R
@@ -86,10 +87,6 @@ def _logit_diffs(hm, items: list[dict], intervention=None):
 
 def _mean_dla(hm, items: list[dict]):
     """(L, H) direct logit attribution to logit[IO] - logit[S] at the last position, mean."""
-    try:
-        from headwidgets.scores.direct import direct_logit_attribution
-    except ImportError:  # pragma: no cover - fallback while the scores package is absent
-        return _mean_dla_by_hand(hm, items)
     cube = direct_logit_attribution(
         hm,
         [p["prompt"] for p in items],
@@ -99,31 +96,6 @@ def _mean_dla(hm, items: list[dict]):
         progress=False,
     )
     return torch.as_tensor(cube.transpose("layer", "head").values)
-
-
-def _mean_dla_by_hand(hm, items: list[dict]):  # pragma: no cover - used only without scores
-    unembed = hm.unembed().detach().float()
-    gamma = hm.final_norm.weight.detach().float()
-    eps = float(getattr(hm.final_norm, "variance_epsilon", 1e-5))
-    total = torch.zeros(hm.n_layers, hm.n_heads)
-    for p in items:
-        tok = hm.tokenize(p["prompt"])
-        store: dict = {}
-        handle = hm.final_norm.register_forward_pre_hook(
-            lambda m, a, store=store: store.update(x=a[0])
-        )
-        with torch.no_grad():
-            hm.model(input_ids=tok.input_ids)
-        handle.remove()
-        x = store["x"][0, -1].float()
-        scale = torch.sqrt(x.pow(2).mean() + eps)
-        u = gamma * (unembed[hm.token_id(p["target"])] - unembed[hm.token_id(p["distractor"])])
-        z = hm.head_z(p["prompt"])[:, -1]  # (L, H, D)
-        for layer in range(hm.n_layers):
-            w = hm.out_proj_weight(layer).detach().float().view(hm.d_model, hm.n_heads, -1)
-            written = torch.einsum("mhd,hd->hm", w, z[layer])
-            total[layer] += written @ u / scale
-    return total / len(items)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,3 +256,18 @@ def test_circuits_4l_still_does_induction_on_repeated_words(circuits_hm):
     nll = -logp[:, :-1].gather(-1, out.input_ids[:, 1:, None])[..., 0]
     first, second = nll[:, 1:20].mean().item(), nll[:, 21:40].mean().item()
     assert first - second >= 2.0 and math.isfinite(second), (first, second)
+
+
+def test_the_training_eval_restores_the_attention_implementation_when_the_forward_fails():
+    from headwidgets.zoo import recipes, train
+
+    model = recipes.induction_model()
+    model.set_attn_implementation("sdpa")  # the eval switches to eager for the patterns
+
+    def failing_forward(*args, **kwargs):
+        raise RuntimeError("the forward failed")
+
+    model.forward = failing_forward
+    with pytest.raises(RuntimeError, match="the forward failed"):
+        train._induction_eval(model, n=4, rows=2)
+    assert model.config._attn_implementation == "sdpa"

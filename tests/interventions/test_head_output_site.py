@@ -86,6 +86,16 @@ def test_patch_of_every_head_reproduces_the_source_head_outputs() -> None:
     torch.testing.assert_close(torch.stack([seen[0], seen[1]]), hm.head_z(clean), atol=1e-6, rtol=0)
 
 
+def test_patch_is_one_behaviour_with_resample_under_one_name() -> None:
+    source = prompt(10, 1)
+    patched = Intervention.patch([(0, 1), (1, 0)], source=source, positions=[2])
+    assert patched == Intervention.resample([(0, 1), (1, 0)], source=source, positions=[2])
+    assert {e.mode for e in patched.edits} == {"resample"}
+    # a spec written as "patch" (older JSON, hand-written dicts) is read as resample
+    old = '{"edits":[{"layer":0,"head":1,"mode":"patch","source":"%s"}]}' % source
+    assert Intervention.from_json(old) == Intervention.resample([(0, 1)], source=source)
+
+
 @pytest.mark.parametrize("arch", ["llama", "gemma", "qwen3"])
 def test_editing_a_gqa_query_head_leaves_the_heads_sharing_its_kv_head_untouched(arch: str) -> None:
     hm = tiny(arch)
