@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
@@ -92,7 +93,7 @@ def test_patch_is_one_behaviour_with_resample_under_one_name() -> None:
     assert patched == Intervention.resample([(0, 1), (1, 0)], source=source, positions=[2])
     assert {e.mode for e in patched.edits} == {"resample"}
     # a spec written as "patch" (older JSON, hand-written dicts) is read as resample
-    old = '{"edits":[{"layer":0,"head":1,"mode":"patch","source":"%s"}]}' % source
+    old = json.dumps({"edits": [{"layer": 0, "head": 1, "mode": "patch", "source": source}]})
     assert Intervention.from_json(old) == Intervention.resample([(0, 1)], source=source)
 
 
